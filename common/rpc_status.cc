@@ -43,7 +43,7 @@ Status FromGrpc(const grpc::Status& s, const std::string& context) {
     case grpc::StatusCode::NOT_FOUND: return Status::NotFound(msg);
     case grpc::StatusCode::ALREADY_EXISTS: return Status::Exists(msg);
     case grpc::StatusCode::OUT_OF_RANGE: return Status::Range(msg);
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return Status::NoSpace(msg);
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return Status(Status::Code::kTooBig, msg);
     case grpc::StatusCode::INVALID_ARGUMENT: return Status::Invalid(msg);
     default: return Status::IoError(msg);
   }
