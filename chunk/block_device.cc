@@ -1,0 +1,179 @@
+#include "chunk/block_device.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+
+#include <cerrno>
+#include <charconv>
+
+#include "common/layout.h"
+
+namespace scalefs {
+
+Result<std::unique_ptr<BlockDevice>> BlockDevice::Open(const std::string& path,
+                                                       uint64_t create_size) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && create_size > 0) {
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::FromErrno(errno, "create device " + path);
+    // Sparse: the image takes disk space only where written.
+    if (::ftruncate(fd, static_cast<off_t>(create_size)) != 0) {
+      Status s = Status::FromErrno(errno, "size device " + path);
+      ::close(fd);
+      return s;
+    }
+  }
+  if (fd < 0) return Status::FromErrno(errno, "open device " + path);
+
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    Status s = Status::FromErrno(errno, "stat device " + path);
+    ::close(fd);
+    return s;
+  }
+  uint64_t size = 0;
+  if (S_ISBLK(st.st_mode)) {
+    if (::ioctl(fd, BLKGETSIZE64, &size) != 0) {
+      Status s = Status::FromErrno(errno, "BLKGETSIZE64 " + path);
+      ::close(fd);
+      return s;
+    }
+  } else if (S_ISREG(st.st_mode)) {
+    size = static_cast<uint64_t>(st.st_size);
+  } else {
+    ::close(fd);
+    return Status::Invalid(path + " is neither a regular file nor a block device");
+  }
+  return std::unique_ptr<BlockDevice>(new BlockDevice(path, fd, size));
+}
+
+BlockDevice::~BlockDevice() { ::close(fd_); }
+
+Status BlockDevice::CheckRange(std::string_view what, uint64_t offset, uint64_t length) const {
+  const std::string w(what);
+  if (length > kMaxIoSize) {
+    return Status(Status::Code::kTooBig, w + " of " + std::to_string(length) +
+                                             " bytes exceeds the limit of " +
+                                             std::to_string(kMaxIoSize));
+  }
+  if (offset + length < offset) {
+    return Status::Range(w + " at " + std::to_string(offset) + " of " + std::to_string(length) +
+                         " bytes overflows");
+  }
+  if (offset + length > size_) {
+    return Status::Range(w + " [" + std::to_string(offset) + ", " +
+                         std::to_string(offset + length) + ") beyond device of " +
+                         std::to_string(size_) + " bytes");
+  }
+  return Status::OK();
+}
+
+Status BlockDevice::Read(uint64_t offset, uint64_t length, std::string* out) const {
+  Status s = CheckRange("read", offset, length);
+  if (!s.ok()) return s;
+  out->resize(length);
+  uint64_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(fd_, out->data() + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "pread " + path_ + " at " + std::to_string(offset + done));
+    }
+    if (n == 0) {
+      // The file shrank under us (image truncated): never return stale bytes.
+      return Status::IoError("pread " + path_ + ": unexpected end of device at " +
+                             std::to_string(offset + done));
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  return Status::OK();
+}
+
+Status BlockDevice::Write(uint64_t offset, std::string_view data) {
+  Status s = CheckRange("write", offset, data.size());
+  if (!s.ok()) return s;
+  uint64_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done,
+                         static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "pwrite " + path_ + " at " + std::to_string(offset + done));
+    }
+    if (n == 0) return Status::IoError("pwrite " + path_ + " wrote nothing");
+    done += static_cast<uint64_t>(n);
+  }
+  return Status::OK();
+}
+
+Result<std::vector<uint32_t>> BlockDevice::Checksum(uint64_t offset, uint64_t length,
+                                                    uint32_t block_size) const {
+  if (block_size == 0 || block_size > kMaxIoSize) {
+    return Status::Invalid("checksum block size " + std::to_string(block_size) +
+                           " not in [1, " + std::to_string(kMaxIoSize) + "]");
+  }
+  if (offset + length < offset || offset + length > size_) {
+    return Status::Range("checksum [" + std::to_string(offset) + ", " +
+                         std::to_string(offset + length) + ") beyond device of " +
+                         std::to_string(size_) + " bytes");
+  }
+  const uint64_t blocks = (length + block_size - 1) / block_size;
+  if (blocks > kMaxChecksumBlocks) {
+    return Status(Status::Code::kTooBig, "checksum of " + std::to_string(blocks) +
+                                             " blocks exceeds the limit of " +
+                                             std::to_string(kMaxChecksumBlocks));
+  }
+  std::vector<uint32_t> crcs;
+  crcs.reserve(blocks);
+  // Read whole I/O-sized runs of blocks, not one syscall per block.
+  const uint64_t run = std::max<uint64_t>(1, kMaxIoSize / block_size) * block_size;
+  std::string buf;
+  for (uint64_t pos = offset; pos < offset + length;) {
+    const uint64_t n = std::min(run, offset + length - pos);
+    Status s = Read(pos, n, &buf);
+    if (!s.ok()) return s;
+    for (uint64_t b = 0; b < n; b += block_size) {
+      const uint64_t len = std::min<uint64_t>(block_size, n - b);
+      crcs.push_back(static_cast<uint32_t>(
+          crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(buf.data() + b),
+                static_cast<uInt>(len))));
+    }
+    pos += n;
+  }
+  return crcs;
+}
+
+Status BlockDevice::Sync() {
+  while (::fdatasync(fd_) != 0) {
+    if (errno != EINTR) return Status::FromErrno(errno, "fdatasync " + path_);
+  }
+  return Status::OK();
+}
+
+Result<uint64_t> ParseByteSize(std::string_view text) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end == text.data()) {
+    return Status::Invalid("bad size '" + std::string(text) + "'");
+  }
+  std::string_view rest(end, text.data() + text.size() - end);
+  int shift = 0;
+  if (rest == "" || rest == "B") shift = 0;
+  else if (rest == "K" || rest == "k" || rest == "KiB") shift = 10;
+  else if (rest == "M" || rest == "m" || rest == "MiB") shift = 20;
+  else if (rest == "G" || rest == "g" || rest == "GiB") shift = 30;
+  else if (rest == "T" || rest == "t" || rest == "TiB") shift = 40;
+  else return Status::Invalid("bad size suffix in '" + std::string(text) + "'");
+  if (shift > 0 && v > (UINT64_MAX >> shift)) {
+    return Status::Invalid("size '" + std::string(text) + "' overflows");
+  }
+  return v << shift;
+}
+
+}  // namespace scalefs

@@ -1,0 +1,69 @@
+#include "chunk/chunk_server.h"
+
+#include <chrono>
+
+#include <glog/logging.h>
+#include <grpcpp/resource_quota.h>
+
+#include "common/layout.h"
+
+namespace scalefs {
+
+namespace {
+// Both members may forward writes to each other at once, and a handler holding
+// a region lock waits for the peer's Replicate handler. With a thread pool this
+// large the handlers waiting on the peer cannot starve the ones the peer is
+// waiting for (and the peer deadline bounds any wait anyway).
+constexpr int kMaxServerThreads = 256;
+}  // namespace
+
+Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions& options) {
+  std::unique_ptr<ChunkServer> server(new ChunkServer());
+  auto device = BlockDevice::Open(options.device_path, options.create_size);
+  if (!device.ok()) return device.status();
+  server->device_ = std::move(*device);
+  const std::string state_path =
+      options.state_path.empty() ? options.device_path + ".state" : options.state_path;
+  auto state = MemberState::Open(state_path);
+  if (!state.ok()) return state.status();
+  server->state_ = std::move(*state);
+  server->replicator_ = std::make_unique<PairReplicator>(
+      server->device_.get(), server->state_.get(), options.peer_address, options.peer_timeout_ms);
+  server->service_ = std::make_unique<ChunkService>(options.listen_address, server->device_.get(),
+                                                    server->state_.get(),
+                                                    server->replicator_.get());
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
+                           &server->port_);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(kMaxMessageSize);
+  builder.SetMaxSendMessageSize(kMaxMessageSize);
+  grpc::ResourceQuota quota("scalefs-chunk");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
+  server->server_ = builder.BuildAndStart();
+  if (!server->server_ || server->port_ == 0) {
+    return Status::Unavailable("cannot listen on " + options.listen_address);
+  }
+  const Membership m = server->state_->membership();
+  LOG(INFO) << "chunk member listening on " << options.listen_address << " (port "
+            << server->port_ << "), device " << options.device_path << " of "
+            << server->device_->size() << " bytes, peer " << options.peer_address << ", "
+            << (m.joined() ? "member " + std::to_string(m.member_index) + " of pair " + m.pair_name
+                           : std::string("not joined"));
+  return server;
+}
+
+ChunkServer::~ChunkServer() { Shutdown(); }
+
+void ChunkServer::Shutdown() {
+  if (!server_ || shut_down_.exchange(true)) return;
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+void ChunkServer::Wait() {
+  if (server_) server_->Wait();
+}
+
+}  // namespace scalefs

@@ -1,0 +1,54 @@
+// One running member: opens the device and the state file, and serves the
+// Chunk service on its listen address. Shared by main.cc, the unit tests and
+// anything else that wants a member in-process.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "chunk/block_device.h"
+#include "chunk/chunk_service.h"
+#include "chunk/member_state.h"
+#include "chunk/pair_replicator.h"
+#include "common/status.h"
+
+namespace scalefs {
+
+struct ChunkServerOptions {
+  std::string listen_address;  // host:port; port 0 picks a free one
+  std::string device_path;
+  std::string peer_address;
+  std::string state_path;      // empty: <device_path>.state
+  uint64_t create_size = 0;    // create the device as a sparse file if missing
+  int peer_timeout_ms = 5000;
+};
+
+class ChunkServer {
+ public:
+  static Result<std::unique_ptr<ChunkServer>> Start(const ChunkServerOptions& options);
+  ~ChunkServer();
+
+  // The port actually bound (useful with port 0).
+  int port() const { return port_; }
+  // Stops accepting calls, lets running ones finish (up to a short deadline).
+  void Shutdown();
+  // Blocks until Shutdown.
+  void Wait();
+
+ private:
+  ChunkServer() = default;
+
+  std::unique_ptr<BlockDevice> device_;
+  std::unique_ptr<MemberState> state_;
+  std::unique_ptr<PairReplicator> replicator_;
+  std::unique_ptr<ChunkService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::atomic<bool> shut_down_{false};
+};
+
+}  // namespace scalefs

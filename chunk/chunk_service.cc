@@ -1,0 +1,71 @@
+#include "chunk/chunk_service.h"
+
+#include "common/layout.h"
+#include "common/rpc_status.h"
+
+namespace scalefs {
+
+ChunkService::ChunkService(std::string listen_address, BlockDevice* device, MemberState* state,
+                           PairReplicator* replicator)
+    : listen_address_(std::move(listen_address)),
+      device_(device),
+      state_(state),
+      replicator_(replicator) {}
+
+grpc::Status ChunkService::Read(grpc::ServerContext*, const chunk::ReadRequest* req,
+                                chunk::ReadReply* reply) {
+  // Either member serves any block: protocol C keeps both replicas current.
+  return ToGrpc(device_->Read(req->offset(), req->length(), reply->mutable_data()));
+}
+
+grpc::Status ChunkService::Write(grpc::ServerContext*, const chunk::WriteRequest* req,
+                                 chunk::WriteReply*) {
+  return ToGrpc(replicator_->Write(req->offset(), req->data(), req->forwarded()));
+}
+
+grpc::Status ChunkService::Replicate(grpc::ServerContext*, const chunk::ReplicateRequest* req,
+                                     chunk::WriteReply*) {
+  return ToGrpc(replicator_->Replicate(req->offset(), req->data(), req->generation()));
+}
+
+grpc::Status ChunkService::Flush(grpc::ServerContext*, const chunk::FlushRequest* req,
+                                 chunk::FlushReply*) {
+  return ToGrpc(replicator_->Flush(req->local_only()));
+}
+
+grpc::Status ChunkService::Info(grpc::ServerContext*, const chunk::InfoRequest*,
+                                chunk::InfoReply* reply) {
+  const Membership m = state_->membership();
+  reply->set_listen_address(listen_address_);
+  reply->set_peer_address(replicator_->peer_address());
+  reply->set_device_size(device_->size());
+  reply->set_pair_name(m.pair_name);
+  reply->set_member_index(m.member_index);
+  reply->set_generation(m.generation);
+  reply->set_pair_id(m.pair_id);
+  reply->set_device_uuid(state_->device_uuid());
+  return grpc::Status::OK;
+}
+
+grpc::Status ChunkService::Join(grpc::ServerContext*, const chunk::JoinRequest* req,
+                                chunk::JoinReply*) {
+  Membership m;
+  m.pair_name = req->pair_name();
+  m.pair_id = req->pair_id();
+  m.member_index = req->member_index();
+  m.peer_address = req->peer_address();
+  m.generation = req->generation();
+  m.capacity = req->capacity();
+  return ToGrpc(replicator_->Join(m));
+}
+
+grpc::Status ChunkService::Checksum(grpc::ServerContext*, const chunk::ChecksumRequest* req,
+                                    chunk::ChecksumReply* reply) {
+  const uint32_t block_size = req->block_size() == 0 ? kBlockSize : req->block_size();
+  auto crcs = device_->Checksum(req->offset(), req->length(), block_size);
+  if (!crcs.ok()) return ToGrpc(crcs.status());
+  reply->mutable_crc32()->Add(crcs->begin(), crcs->end());
+  return grpc::Status::OK;
+}
+
+}  // namespace scalefs
