@@ -1,0 +1,175 @@
+#include "fsd/pair_client.h"
+
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "common/layout.h"
+#include "common/rpc_status.h"
+
+DEFINE_int32(io_timeout_ms, 10000, "deadline of one chunk server request");
+DEFINE_int32(io_retry_ms, 60000,
+             "how long a chunk request keeps failing over between the members of a pair "
+             "(a degraded pair refuses writes until meta grants one member)");
+
+namespace scalefs {
+
+bool IsMemberFailure(const Status& s) {
+  return s.code() == Status::Code::kUnavailable || s.code() == Status::Code::kStale ||
+         s.code() == Status::Code::kBusy;
+}
+
+namespace {
+std::shared_ptr<grpc::Channel> ChunkChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageSize);
+  args.SetMaxSendMessageSize(kMaxMessageSize);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // Each member gets its own connection even when two share an address.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+}  // namespace
+
+PairClient::PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms)
+    : pair_(pair), io_timeout_ms_(io_timeout_ms), retry_ms_(retry_ms) {
+  stubs_[0] = chunk::Chunk::NewStub(ChunkChannel(pair.address_a()));
+  stubs_[1] = chunk::Chunk::NewStub(ChunkChannel(pair.address_b()));
+}
+
+template <typename Fn>
+Status PairClient::WithFailover(int first, const char* what, Fn&& fn) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(retry_ms_);
+  int member = first;
+  Status last;
+  for (int attempt = 0;; ++attempt) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(io_timeout_ms_));
+    const std::string& addr = member == 0 ? pair_.address_a() : pair_.address_b();
+    last = FromGrpc(fn(stubs_[member].get(), &ctx), std::string("chunk ") + what + " " + addr);
+    if (last.ok() || !IsMemberFailure(last)) return last;
+    if (std::chrono::steady_clock::now() >= give_up) break;
+    LOG_EVERY_N(WARNING, 20) << "pair " << pair_.name() << ": " << last.ToString()
+                             << "; trying the other member";
+    member ^= 1;
+    // Both members failed in a row: the pair may be waiting for meta's grant.
+    if (attempt % 2 == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * attempt, 1000)));
+    }
+  }
+  return Status::IoError(last.message());
+}
+
+Status PairClient::WritePart(int first, uint64_t dev_offset, std::string data) {
+  chunk::WriteRequest req;
+  req.set_offset(dev_offset);
+  req.set_data(std::move(data));
+  return WithFailover(first, "Write", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+    chunk::WriteReply rep;
+    return stub->Write(ctx, req, &rep);
+  });
+}
+
+Status PairClient::ReadPart(uint64_t dev_offset, uint64_t length, char* out) {
+  chunk::ReadRequest req;
+  req.set_offset(dev_offset);
+  req.set_length(length);
+  chunk::ReadReply rep;
+  const int first = static_cast<int>(next_read_.fetch_add(1) % 2);
+  Status s = WithFailover(first, "Read", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+    return stub->Read(ctx, req, &rep);
+  });
+  if (!s.ok()) return s;
+  if (rep.data().size() != length) {
+    return Status::IoError("chunk Read of pair " + pair_.name() + " returned " +
+                           std::to_string(rep.data().size()) + " bytes, wanted " +
+                           std::to_string(length));
+  }
+  memcpy(out, rep.data().data(), length);
+  return Status::OK();
+}
+
+Status PairClient::Flush() {
+  // Flush forwards to the peer itself; failover covers a dead member.
+  return WithFailover(0, "Flush", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+    chunk::FlushRequest req;
+    chunk::FlushReply rep;
+    return stub->Flush(ctx, req, &rep);
+  });
+}
+
+ChunkPool::ChunkPool(MetaClient* meta) : meta_(meta) {}
+
+Status ChunkPool::Refresh() {
+  auto pairs = meta_->PairList();
+  if (!pairs.ok()) return pairs.status();
+  std::unique_lock lock(mu_);
+  for (const meta::Pair& p : *pairs) {
+    auto it = pairs_.find(p.id());
+    if (it != pairs_.end() && it->second->pair().address_a() == p.address_a() &&
+        it->second->pair().address_b() == p.address_b()) {
+      continue;
+    }
+    pairs_[p.id()] = std::make_shared<PairClient>(p, FLAGS_io_timeout_ms, FLAGS_io_retry_ms);
+  }
+  return Status::OK();
+}
+
+Result<std::shared_ptr<PairClient>> ChunkPool::Get(uint32_t pair) {
+  {
+    std::shared_lock lock(mu_);
+    auto it = pairs_.find(pair);
+    if (it != pairs_.end()) return it->second;
+  }
+  Status s = Refresh();
+  if (!s.ok()) return s;
+  std::shared_lock lock(mu_);
+  auto it = pairs_.find(pair);
+  if (it == pairs_.end()) return Status::IoError("unknown pair " + std::to_string(pair));
+  return it->second;
+}
+
+Status ChunkPool::Write(const WritePiece& piece) {
+  auto pc = Get(piece.pair);
+  if (!pc.ok()) return pc.status();
+  std::shared_ptr<PairClient> pair = *pc;
+  std::vector<DevicePart> parts = SplitByRegion(piece.dev_offset, piece.length());
+  auto write_part = [&](const DevicePart& p) {
+    return pair->WritePart(p.member, p.dev_offset,
+                           piece.Bytes(p.dev_offset - piece.dev_offset, p.length));
+  };
+  std::vector<std::future<Status>> rest;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    rest.push_back(std::async(std::launch::async, write_part, parts[i]));
+  }
+  Status first = write_part(parts[0]);
+  for (auto& f : rest) {
+    Status s = f.get();
+    if (first.ok()) first = s;
+  }
+  return first;
+}
+
+Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out) {
+  auto pc = Get(pair);
+  if (!pc.ok()) return pc.status();
+  for (uint64_t done = 0; done < length;) {
+    const uint64_t n = std::min(length - done, kMaxIoSize);
+    Status s = (*pc)->ReadPart(dev_offset + done, n, out + done);
+    if (!s.ok()) return s;
+    done += n;
+  }
+  return Status::OK();
+}
+
+Status ChunkPool::Flush(uint32_t pair) {
+  auto pc = Get(pair);
+  if (!pc.ok()) return pc.status();
+  return (*pc)->Flush();
+}
+
+}  // namespace scalefs

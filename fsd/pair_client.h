@@ -1,0 +1,72 @@
+// Data I/O to storage pairs. Each pair has two members that both accept
+// reads and writes (dual primary); a write goes first to the member that
+// sequences its 1 MiB device region, and to the other one when that member
+// is unreachable (multipath).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "common/status.h"
+#include "fsd/io_plan.h"
+#include "fsd/meta_client.h"
+#include "proto/chunk.grpc.pb.h"
+
+namespace scalefs {
+
+// The two members of one pair.
+class PairClient {
+ public:
+  PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms);
+
+  const meta::Pair& pair() const { return pair_; }
+  // One region-sized write, tried on `first` then on the other member.
+  Status WritePart(int first, uint64_t dev_offset, std::string data);
+  // A read of at most kMaxIoSize into `out`, alternating members.
+  Status ReadPart(uint64_t dev_offset, uint64_t length, char* out);
+  // fdatasync on both members.
+  Status Flush();
+
+ private:
+  template <typename Fn>
+  Status WithFailover(int first, const char* what, Fn&& fn);
+
+  meta::Pair pair_;
+  int io_timeout_ms_;
+  int retry_ms_;
+  std::unique_ptr<chunk::Chunk::Stub> stubs_[2];
+  std::atomic<uint64_t> next_read_{0};
+};
+
+// All pairs of the cluster, by pair id, refreshed from meta when an unknown
+// id shows up.
+class ChunkPool {
+ public:
+  explicit ChunkPool(MetaClient* meta);
+
+  // Writes a planned piece (zero padding included), in parallel per region.
+  Status Write(const WritePiece& piece);
+  Status Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out);
+  Status Flush(uint32_t pair);
+
+ private:
+  Result<std::shared_ptr<PairClient>> Get(uint32_t pair);
+  Status Refresh();
+
+  MetaClient* meta_;
+  std::shared_mutex mu_;
+  std::map<uint32_t, std::shared_ptr<PairClient>> pairs_;
+};
+
+// True for failures worth trying on the other member.
+bool IsMemberFailure(const Status& s);
+
+}  // namespace scalefs

@@ -1,0 +1,100 @@
+// The namespace, extent maps and pair registry of scalefs over RocksDB.
+// Every mutation is one synced WriteBatch, so a crash never leaves half an
+// operation; one mutex serializes mutations (correctness first), reads go
+// straight to RocksDB, whose batches are atomic to readers.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <rocksdb/db.h>
+
+#include "common/status.h"
+#include "meta/chunk_prober.h"
+#include "meta/space_allocator.h"
+#include "proto/meta.pb.h"
+
+namespace scalefs::meta {
+
+struct ExtentList {
+  std::vector<Extent> extents;  // sorted by file_offset, unclipped
+  Attr attr;
+};
+
+struct DirPage {
+  std::vector<DirEntry> entries;
+  bool more = false;
+};
+
+class MetaStore {
+ public:
+  // Opens (creating if needed) the DB at `path`; creates the root directory
+  // on first open. Fails when another process holds the DB.
+  static Result<std::unique_ptr<MetaStore>> Open(const std::string& path,
+                                                 ChunkProber prober = ChunkProber());
+  ~MetaStore();
+  MetaStore(const MetaStore&) = delete;
+  MetaStore& operator=(const MetaStore&) = delete;
+
+  Result<InodeRecord> Lookup(uint64_t parent, const std::string& name);
+  Result<InodeRecord> GetAttr(uint64_t ino);
+  Result<InodeRecord> SetAttr(const SetAttrRequest& req);
+  Result<InodeRecord> MakeNode(const MakeNodeRequest& req);
+  Result<InodeRecord> Link(uint64_t ino, uint64_t new_parent, const std::string& new_name);
+  Status Unlink(uint64_t parent, const std::string& name, bool directory);
+  Status Rename(const RenameRequest& req);
+  Result<std::string> ReadLink(uint64_t ino);
+  Result<DirPage> ReadDir(uint64_t ino, const std::string& after, uint32_t limit);
+
+  Status SetXattr(uint64_t ino, const std::string& name, const std::string& value,
+                  uint32_t flags);
+  Result<std::string> GetXattr(uint64_t ino, const std::string& name);
+  Result<std::vector<std::string>> ListXattr(uint64_t ino);
+  Status RemoveXattr(uint64_t ino, const std::string& name);
+  StatFsReply StatFs();
+
+  // Extents covering [offset, offset+length), allocating the holes as
+  // unwritten extents (one stripe unit never spans two records).
+  Result<ExtentList> Allocate(uint64_t ino, uint64_t offset, uint64_t length, bool set_size);
+  Result<ExtentList> GetExtents(uint64_t ino, uint64_t offset, uint64_t length);
+  // The data of `written` reached both members: those blocks read back what
+  // was written from now on. Ranges are rounded out to whole blocks, so the
+  // client must have written whole blocks (zero-filled) into unwritten ones.
+  Result<InodeRecord> Commit(uint64_t ino, const std::vector<ByteRange>& written,
+                             uint64_t new_size, int64_t mtime_ns);
+
+  // Probes both members, joins them into a new pair and makes its space free.
+  Result<Pair> PairAdd(const std::string& name, const std::string& address_a,
+                       const std::string& address_b);
+  std::vector<Pair> PairList();
+
+  FsckReply Fsck();
+
+  rocksdb::DB* db() { return db_.get(); }
+
+ private:
+  class Txn;
+  explicit MetaStore(std::unique_ptr<rocksdb::DB> db, ChunkProber prober);
+  Status Init();
+  Status ApplyLocked(Txn* txn);
+  Layout NewFileLayout(uint64_t ino) const;
+  // Drops one link of `ino` (a dentry went away); deletes it at zero.
+  Status DropLink(Txn* txn, uint64_t ino);
+  Status CheckNotAncestor(Txn* txn, uint64_t dir, uint64_t start);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  ChunkProber prober_;
+  std::mutex mu_;        // serializes mutations and guards the members below
+  std::mutex pair_mu_;   // one PairAdd at a time (it talks to chunk servers unlocked)
+  SpaceAllocator space_;
+  std::map<uint32_t, Pair> pairs_;
+  uint64_t next_ino_ = 2;
+  uint32_t next_pair_ = 1;
+  uint64_t inode_count_ = 0;
+};
+
+}  // namespace scalefs::meta

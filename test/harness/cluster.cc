@@ -1,0 +1,256 @@
+#include "test/harness/cluster.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/layout.h"
+
+namespace scalefs::test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+int RunShell(const std::string& command, std::string* out) {
+  std::string cmd = command + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  std::string text;
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  int rc = pclose(p);
+  if (out != nullptr) *out = text;
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool IsMounted(const std::string& dir) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  std::string canon = fs::weakly_canonical(dir).string();
+  while (std::getline(in, line)) {
+    if (line.find(" " + canon + " ") != std::string::npos && line.find("fuse") != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
+  char tmpl[] = "/tmp/scalefs-test-XXXXXX";
+  dir_ = mkdtemp(tmpl);
+  mnt_ = dir_ + "/mnt";
+  fs::create_directories(mnt_);
+  fs::create_directories(dir_ + "/log");
+  fs::create_directories(dir_ + "/dev");
+  meta_addr_ = "127.0.0.1:" + std::to_string(FreePort());
+  for (int i = 0; i < options_.pairs * 2; ++i) member_ports_.push_back(FreePort());
+}
+
+Cluster::~Cluster() {
+  if (IsMounted(mnt_)) Unmount();
+  for (auto& [name, pid] : pids_) {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  if (std::getenv("SCALEFS_KEEP_TEST_STATE") == nullptr) {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+}
+
+std::string Cluster::MemberName(int pair, int member) {
+  return "pair" + std::to_string(pair) + (member == 0 ? "a" : "b");
+}
+std::string Cluster::MemberAddress(int pair, int member) const {
+  return "127.0.0.1:" + std::to_string(member_ports_[pair * 2 + member]);
+}
+std::string Cluster::DevicePath(int pair, int member) const {
+  return dir_ + "/dev/" + MemberName(pair, member) + ".img";
+}
+
+std::vector<std::string> Cluster::DaemonNames() const {
+  std::vector<std::string> names{"meta"};
+  for (int p = 0; p < options_.pairs; ++p)
+    for (int m = 0; m < 2; ++m) names.push_back(MemberName(p, m));
+  return names;
+}
+
+std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
+  const std::string bin = SCALEFS_BIN_DIR;
+  if (name == "meta")
+    return {bin + "/scalefs-meta", "--listen=" + meta_addr_, "--db=" + dir_ + "/metadb"};
+  for (int p = 0; p < options_.pairs; ++p) {
+    for (int m = 0; m < 2; ++m) {
+      if (MemberName(p, m) != name) continue;
+      return {bin + "/scalefs-chunk", "--listen=" + MemberAddress(p, m),
+              "--peer=" + MemberAddress(p, 1 - m), "--device=" + DevicePath(p, m),
+              "--size=" + std::to_string(options_.device_size)};
+    }
+  }
+  return {};
+}
+
+Status Cluster::StartProcess(const std::string& name, const std::vector<std::string>& argv) {
+  if (argv.empty()) return Status::Invalid("no daemon named " + name);
+  std::string log = dir_ + "/log/" + name + ".log";
+  pid_t pid = fork();
+  if (pid < 0) return Status::FromErrno(errno, "fork");
+  if (pid == 0) {
+    setpgid(0, 0);
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  pids_[name] = pid;
+  return Status::OK();
+}
+
+Status Cluster::StartDaemon(const std::string& name) {
+  Status s = StartProcess(name, DaemonArgv(name));
+  if (!s.ok()) return s;
+  // Ready when it accepts gRPC connections.
+  std::string addr;
+  if (name == "meta") {
+    addr = meta_addr_;
+  } else {
+    for (int p = 0; p < options_.pairs; ++p)
+      for (int m = 0; m < 2; ++m)
+        if (MemberName(p, m) == name) addr = MemberAddress(p, m);
+  }
+  auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + 20s))
+    return Status::Unavailable(name + " did not start listening on " + addr + "; see " + dir_ +
+                               "/log/" + name + ".log");
+  return Status::OK();
+}
+
+void Cluster::Signal(const std::string& name, int sig) {
+  auto it = pids_.find(name);
+  if (it != pids_.end() && it->second > 0) kill(it->second, sig);
+}
+
+void Cluster::WaitExit(const std::string& name) {
+  auto it = pids_.find(name);
+  if (it == pids_.end() || it->second <= 0) return;
+  waitpid(it->second, nullptr, 0);
+  it->second = -1;
+}
+
+bool Cluster::Running(const std::string& name) const {
+  auto it = pids_.find(name);
+  if (it == pids_.end() || it->second <= 0) return false;
+  return waitpid(it->second, nullptr, WNOHANG) == 0;
+}
+
+Status Cluster::Start() {
+  for (const auto& name : DaemonNames()) {
+    Status s = StartDaemon(name);
+    if (!s.ok()) return s;
+  }
+  for (int p = 0; p < options_.pairs; ++p) {
+    std::string out;
+    int rc = Cli({"pair", "add", "pair" + std::to_string(p), MemberAddress(p, 0), MemberAddress(p, 1)},
+                 &out);
+    if (rc != 0) return Status::IoError("pair add failed: " + out);
+  }
+  return options_.mount ? Mount() : Status::OK();
+}
+
+Status Cluster::WaitMounted(const std::string& dir, const std::string& client_name) {
+  for (int i = 0; i < 200; ++i) {
+    if (IsMounted(dir)) return Status::OK();
+    if (!Running(client_name)) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  return Status::IoError("mount at " + dir + " did not appear; see " + dir_ + "/log/" +
+                         client_name + ".log");
+}
+
+Status Cluster::MountAt(const std::string& dir, const std::string& client_name) {
+  fs::create_directories(dir);
+  std::vector<std::string> argv{std::string(SCALEFS_BIN_DIR) + "/scalefs", "mount", meta_addr_, dir,
+                                "-f"};
+  for (const auto& o : options_.mount_options) {
+    argv.push_back("-o");
+    argv.push_back(o);
+  }
+  Status s = StartProcess(client_name, argv);
+  if (!s.ok()) return s;
+  return WaitMounted(dir, client_name);
+}
+
+Status Cluster::UnmountAt(const std::string& dir, const std::string& client_name) {
+  std::string out;
+  if (IsMounted(dir) && RunShell("fusermount3 -u " + dir, &out) != 0) {
+    // A dead client leaves the mount behind; detach it.
+    RunShell("fusermount3 -uz " + dir);
+  }
+  auto it = pids_.find(client_name);
+  if (it != pids_.end() && it->second > 0) {
+    for (int i = 0; i < 200 && Running(client_name); ++i) std::this_thread::sleep_for(50ms);
+    if (Running(client_name)) kill(it->second, SIGKILL);
+    WaitExit(client_name);
+  }
+  return IsMounted(dir) ? Status::Busy("still mounted: " + dir + ": " + out) : Status::OK();
+}
+
+Status Cluster::Mount() { return MountAt(mnt_, "client"); }
+Status Cluster::Unmount() { return UnmountAt(mnt_, "client"); }
+
+int Cluster::Cli(const std::vector<std::string>& args, std::string* output) {
+  std::string cmd = std::string(SCALEFS_BIN_DIR) + "/scalefs --meta=" + meta_addr_;
+  for (const auto& a : args) cmd += " '" + a + "'";
+  return RunShell(cmd, output);
+}
+
+std::unique_ptr<scalefs::meta::Meta::Stub> Cluster::MetaStub() const {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageSize);
+  args.SetMaxSendMessageSize(64 << 20);
+  return scalefs::meta::Meta::NewStub(
+      grpc::CreateCustomChannel(meta_addr_, grpc::InsecureChannelCredentials(), args));
+}
+
+std::unique_ptr<scalefs::chunk::Chunk::Stub> Cluster::ChunkStub(int pair, int member) const {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(64 << 20);
+  return scalefs::chunk::Chunk::NewStub(grpc::CreateCustomChannel(
+      MemberAddress(pair, member), grpc::InsecureChannelCredentials(), args));
+}
+
+}  // namespace scalefs::test

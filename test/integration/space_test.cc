@@ -1,0 +1,137 @@
+// Space accounting: small files take their size, not a stripe unit, and
+// never-written regions read as zeros even on blocks a deleted file used.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "test/harness/cluster.h"
+#include "test/harness/fs_util.h"
+#include "test/harness/test_macros.h"
+
+namespace scalefs::test {
+namespace {
+
+uint64_t UsedBytes(const std::string& mnt) {
+  struct statvfs sv;
+  if (statvfs(mnt.c_str(), &sv) != 0) return 0;
+  return (static_cast<uint64_t>(sv.f_blocks) - sv.f_bfree) * sv.f_frsize;
+}
+
+TEST(Space, TwentyThousandSmallFilesFitAndDfShowsTheirSize) {
+  Cluster c;
+  ASSERT_OK(c.Start());
+  const uint64_t before = UsedBytes(c.mnt());
+  const int kFiles = 20000;
+  const std::string dir = c.mnt() + "/small";
+  ASSERT_SYS(mkdir(dir.c_str(), 0755));
+  for (int i = 0; i < kFiles; ++i) {
+    std::string path = dir + "/f" + std::to_string(i);
+    ASSERT_OK(WriteFile(path, PatternBytes(i, 0, 4096), /*fsync_it=*/false));
+  }
+  const uint64_t used = UsedBytes(c.mnt()) - before;
+  const uint64_t written = uint64_t{kFiles} * 4096;
+  EXPECT_GE(used, written);
+  EXPECT_LE(used, written + written / 20) << "df shows " << used << " bytes used for " << written;
+  // Spot-check content, and that the files spread over both pairs' space.
+  for (int i = 0; i < kFiles; i += 997) {
+    auto r = ReadFile(dir + "/f" + std::to_string(i));
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(*r == PatternBytes(i, 0, 4096)) << "f" << i;
+  }
+  std::string out;
+  EXPECT_EQ(c.Cli({"fsck"}, &out), 0) << out;
+}
+
+class ZerosTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ClusterOptions o;
+    o.device_size = 64ull << 20;  // small devices so freed blocks are reused
+    cluster_ = std::make_unique<Cluster>(o);
+    ASSERT_OK(cluster_->Start());
+    // Fill almost all space with non-zero bytes, then free it.
+    const std::string junk = cluster_->mnt() + "/junk";
+    int fd = open(junk.c_str(), O_CREAT | O_WRONLY, 0644);
+    ASSERT_GE(fd, 0);
+    std::string block(1 << 20, '\xAB');
+    for (int i = 0; i < 120; ++i) ASSERT_EQ(write(fd, block.data(), block.size()), (ssize_t)block.size());
+    ASSERT_SYS(fsync(fd));
+    close(fd);
+    ASSERT_SYS(unlink(junk.c_str()));
+  }
+  std::string P(const std::string& n) { return cluster_->mnt() + "/" + n; }
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(ZerosTest, HolesTruncateAndFallocateReadAsZerosOnReusedBlocks) {
+  // A hole between two writes, partial blocks around them.
+  int fd = open(P("holes").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, "head", 4, 100), 4);
+  ASSERT_EQ(pwrite(fd, "tail", 4, (40 << 20) + 5), 4);
+  ASSERT_SYS(fsync(fd));
+  close(fd);
+  auto r = ReadFile(P("holes"));
+  ASSERT_TRUE(r.ok());
+  std::string expect((40 << 20) + 9, '\0');
+  memcpy(&expect[100], "head", 4);
+  memcpy(&expect[(40 << 20) + 5], "tail", 4);
+  EXPECT_TRUE(*r == expect) << "hole or block padding shows old bytes";
+
+  // Truncate up.
+  fd = open(P("grown").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_EQ(write(fd, "abc", 3), 3);
+  ASSERT_SYS(ftruncate(fd, 20 << 20));
+  close(fd);
+  r = ReadFile(P("grown"));
+  ASSERT_TRUE(r.ok());
+  expect.assign(20 << 20, '\0');
+  memcpy(&expect[0], "abc", 3);
+  EXPECT_TRUE(*r == expect);
+
+  // Truncate down into a block, then up again: the cut bytes are gone.
+  ASSERT_OK(WriteFile(P("cut"), std::string(10000, 'z')));
+  ASSERT_SYS(truncate(P("cut").c_str(), 5000));
+  ASSERT_SYS(truncate(P("cut").c_str(), 10000));
+  r = ReadFile(P("cut"));
+  ASSERT_TRUE(r.ok());
+  expect = std::string(5000, 'z') + std::string(5000, '\0');
+  EXPECT_TRUE(*r == expect);
+
+  // Fallocate: allocated (unwritten) blocks read as zeros.
+  fd = open(P("falloc").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_SYS(fallocate(fd, 0, 0, 30 << 20));
+  close(fd);
+  r = ReadFile(P("falloc"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(*r == std::string(30 << 20, '\0'));
+
+  std::string out;
+  EXPECT_EQ(cluster_->Cli({"fsck"}, &out), 0) << out;
+}
+
+TEST_F(ZerosTest, FullDeviceGivesEnospcAndChangesNothing) {
+  int fd = open(P("big").c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0);
+  std::string block(1 << 20, 'q');
+  ssize_t n = 0;
+  int err = 0;
+  for (int i = 0; i < 200; ++i) {
+    n = write(fd, block.data(), block.size());
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+  }
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(err, ENOSPC);
+  close(fd);
+  std::string out;
+  EXPECT_EQ(cluster_->Cli({"fsck"}, &out), 0) << out;
+  ASSERT_SYS(unlink(P("big").c_str()));
+  ASSERT_OK(WriteFile(P("after"), "space is back"));
+}
+
+}  // namespace
+}  // namespace scalefs::test
