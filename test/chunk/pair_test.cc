@@ -1,0 +1,347 @@
+// Two real members in-process on loopback, joined into a pair.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <barrier>
+#include <cstring>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "chunk/chunk_server.h"
+#include "chunk/pair_replicator.h"
+#include "common/layout.h"
+#include "common/rpc_status.h"
+#include "proto/chunk.grpc.pb.h"
+
+namespace scalefs {
+namespace {
+
+constexpr uint64_t kRegion = PairReplicator::kRegionSize;
+constexpr uint64_t kDevSize = 8 << 20;
+
+// A member must know its peer's address before it starts, so ports are
+// chosen first: bind port 0, read the port, close.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return 0;
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class PairTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/chunk_pair_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    addr_[0] = "127.0.0.1:" + std::to_string(FreePort());
+    addr_[1] = "127.0.0.1:" + std::to_string(FreePort());
+    for (int i = 0; i < 2; ++i) {
+      ChunkServerOptions o;
+      o.listen_address = addr_[i];
+      o.peer_address = addr_[1 - i];
+      o.device_path = dir_ + (i == 0 ? "/a.img" : "/b.img");
+      o.create_size = kDevSize;
+      o.peer_timeout_ms = 3000;
+      auto s = ChunkServer::Start(o);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      server_[i] = std::move(*s);
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(kMaxMessageSize);
+      args.SetMaxSendMessageSize(kMaxMessageSize);
+      stub_[i] = chunk::Chunk::NewStub(
+          grpc::CreateCustomChannel(addr_[i], grpc::InsecureChannelCredentials(), args));
+    }
+  }
+  void TearDown() override {
+    for (auto& s : server_) s.reset();
+    std::system(("rm -rf " + dir_).c_str());
+  }
+
+  chunk::JoinRequest JoinRequestFor(int i, uint64_t generation = 1) {
+    chunk::JoinRequest r;
+    r.set_pair_name("pair0");
+    r.set_pair_id(1);
+    r.set_member_index(i);
+    r.set_peer_address(addr_[1 - i]);
+    r.set_generation(generation);
+    r.set_capacity(kDevSize);
+    return r;
+  }
+  Status Join(int i, const chunk::JoinRequest& r) {
+    grpc::ClientContext ctx;
+    chunk::JoinReply reply;
+    return FromGrpc(stub_[i]->Join(&ctx, r, &reply), "join");
+  }
+  void JoinBoth(uint64_t generation = 1) {
+    ASSERT_TRUE(Join(0, JoinRequestFor(0, generation)).ok());
+    ASSERT_TRUE(Join(1, JoinRequestFor(1, generation)).ok());
+  }
+  Status Write(int i, uint64_t offset, const std::string& data, bool forwarded = false) {
+    grpc::ClientContext ctx;
+    chunk::WriteRequest r;
+    r.set_offset(offset);
+    r.set_data(data);
+    r.set_forwarded(forwarded);
+    chunk::WriteReply reply;
+    return FromGrpc(stub_[i]->Write(&ctx, r, &reply), "write");
+  }
+  std::string Read(int i, uint64_t offset, uint64_t length) {
+    grpc::ClientContext ctx;
+    chunk::ReadRequest r;
+    r.set_offset(offset);
+    r.set_length(length);
+    chunk::ReadReply reply;
+    Status s = FromGrpc(stub_[i]->Read(&ctx, r, &reply), "read");
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return reply.data();
+  }
+  std::vector<uint32_t> Checksums(int i) {
+    grpc::ClientContext ctx;
+    chunk::ChecksumRequest r;
+    r.set_offset(0);
+    r.set_length(kDevSize);
+    chunk::ChecksumReply reply;
+    Status s = FromGrpc(stub_[i]->Checksum(&ctx, r, &reply), "checksum");
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return {reply.crc32().begin(), reply.crc32().end()};
+  }
+  Status Flush(int i, bool local_only) {
+    grpc::ClientContext ctx;
+    chunk::FlushRequest r;
+    r.set_local_only(local_only);
+    chunk::FlushReply reply;
+    return FromGrpc(stub_[i]->Flush(&ctx, r, &reply), "flush");
+  }
+  static std::string Pattern(uint64_t n, uint32_t seed) {
+    std::string s(n, '\0');
+    uint32_t x = seed * 2654435761u + 1;
+    for (auto& c : s) {
+      x = x * 1103515245u + 12345u;
+      c = static_cast<char>(x >> 24);
+    }
+    return s;
+  }
+
+  std::string dir_;
+  std::string addr_[2];
+  std::unique_ptr<ChunkServer> server_[2];
+  std::unique_ptr<chunk::Chunk::Stub> stub_[2];
+};
+
+TEST_F(PairTest, InfoReportsConfigurationAndMembership) {
+  JoinBoth(3);
+  grpc::ClientContext ctx;
+  chunk::InfoReply info;
+  ASSERT_TRUE(stub_[1]->Info(&ctx, chunk::InfoRequest(), &info).ok());
+  EXPECT_EQ(info.listen_address(), addr_[1]);
+  EXPECT_EQ(info.peer_address(), addr_[0]);
+  EXPECT_EQ(info.device_size(), kDevSize);
+  EXPECT_EQ(info.pair_name(), "pair0");
+  EXPECT_EQ(info.member_index(), 1u);
+  EXPECT_EQ(info.generation(), 3u);
+  EXPECT_EQ(info.pair_id(), 1u);
+  EXPECT_EQ(info.device_uuid().size(), 36u);
+}
+
+TEST_F(PairTest, WriteThroughEitherMemberReadsBackFromBoth) {
+  JoinBoth();
+  const std::string a = Pattern(64 << 10, 1);
+  ASSERT_TRUE(Write(0, 4096, a).ok());             // region 0: A sequences
+  ASSERT_TRUE(Write(0, kRegion + 8192, a).ok());   // region 1: forwarded to B
+  const std::string b = Pattern(12345, 2);
+  ASSERT_TRUE(Write(1, 3 * kRegion + 7, b).ok());  // region 3 through B
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Read(i, 4096, a.size()), a) << "member " << i;
+    EXPECT_EQ(Read(i, kRegion + 8192, a.size()), a) << "member " << i;
+    EXPECT_EQ(Read(i, 3 * kRegion + 7, b.size()), b) << "member " << i;
+  }
+  EXPECT_EQ(Checksums(0), Checksums(1));
+}
+
+TEST_F(PairTest, WriteSpanningSeveralRegions) {
+  JoinBoth();
+  const std::string big = Pattern(kMaxIoSize, 3);  // 4 MiB from mid-region: 5 pieces
+  ASSERT_TRUE(Write(1, kRegion / 2, big).ok());
+  const std::string mid = Pattern(2 * kRegion + 4096, 4);
+  ASSERT_TRUE(Write(0, 5 * kRegion - 4096, mid).ok());
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(Read(i, kRegion / 2, big.size()) == big) << "member " << i;
+    EXPECT_TRUE(Read(i, 5 * kRegion - 4096, mid.size()) == mid) << "member " << i;
+  }
+  EXPECT_EQ(Checksums(0), Checksums(1));
+}
+
+// Both members written at once, with different data, to the same ranges
+// straddling region boundaries: the replicas must end byte-identical and each
+// region piece must hold one write entirely.
+TEST_F(PairTest, ConcurrentOverlappingWritesConverge) {
+  JoinBoth();
+  constexpr int kRounds = 2000;
+  constexpr uint64_t kLen = 24 << 10;
+  auto offset_of = [](int round) {
+    return kRegion * (1 + round % 6) - 12 * 1024 + (round % 3) * 4096;
+  };
+  // Every 8 bytes hold (writer, round), so any byte tells whose write it is.
+  auto tagged = [](uint32_t writer, uint32_t round) {
+    std::string s(kLen, '\0');
+    for (uint64_t p = 0; p < kLen; p += 8) {
+      std::memcpy(&s[p], &writer, 4);
+      std::memcpy(&s[p + 4], &round, 4);
+    }
+    return s;
+  };
+  std::barrier sync(2);
+  std::atomic<int> failures{0};
+  auto writer = [&](int member) {
+    for (int r = 0; r < kRounds; ++r) {
+      const std::string data = tagged(member, r);
+      sync.arrive_and_wait();
+      Status s = Write(member, offset_of(r), data);
+      if (!s.ok()) {
+        ++failures;
+        ADD_FAILURE() << "round " << r << " member " << member << ": " << s.ToString();
+      }
+    }
+  };
+  std::thread ta(writer, 0), tb(writer, 1);
+  ta.join();
+  tb.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  EXPECT_EQ(Checksums(0), Checksums(1));
+  // The last round's range: each region piece is one of the two last writes,
+  // whole, and the same on both members.
+  const int last = kRounds - 1;
+  const uint64_t off = offset_of(last);
+  const std::string on_a = Read(0, off, kLen), on_b = Read(1, off, kLen);
+  ASSERT_TRUE(on_a == on_b);
+  const uint64_t boundary = (off / kRegion + 1) * kRegion;
+  for (auto [from, to] : {std::pair{off, boundary}, std::pair{boundary, off + kLen}}) {
+    const std::string piece = on_a.substr(from - off, to - from);
+    uint32_t w, r;
+    std::memcpy(&w, piece.data(), 4);
+    std::memcpy(&r, piece.data() + 4, 4);
+    EXPECT_LE(w, 1u);
+    EXPECT_EQ(r, static_cast<uint32_t>(last));
+    EXPECT_TRUE(piece == tagged(w, r).substr(0, piece.size())) << "piece at " << from << " torn";
+  }
+}
+
+TEST_F(PairTest, BoundsErrorsChangeNothing) {
+  JoinBoth();
+  const auto before = Checksums(0);
+  EXPECT_EQ(Write(0, kDevSize - 4096, std::string(8192, 'x')).code(), Status::Code::kRange);
+  EXPECT_EQ(Write(1, kDevSize, "x").code(), Status::Code::kRange);
+  EXPECT_EQ(Write(0, UINT64_MAX - 100, std::string(4096, 'x')).code(), Status::Code::kRange);
+  EXPECT_EQ(Write(1, 0, std::string(kMaxIoSize + 4096, 'x')).code(), Status::Code::kTooBig);
+  {
+    grpc::ClientContext ctx;
+    chunk::ReadRequest r;
+    r.set_offset(kDevSize - 10);
+    r.set_length(20);
+    chunk::ReadReply reply;
+    Status s = FromGrpc(stub_[0]->Read(&ctx, r, &reply), "read");
+    EXPECT_EQ(s.code(), Status::Code::kRange);
+    EXPECT_NE(s.message().find("beyond device of 8388608 bytes"), std::string::npos);
+  }
+  EXPECT_EQ(Checksums(0), before);
+  EXPECT_EQ(Checksums(1), before);
+}
+
+TEST_F(PairTest, UnjoinedMemberRefusesWrites) {
+  Status s = Write(0, 0, "hello");
+  EXPECT_EQ(s.code(), Status::Code::kStale);
+  EXPECT_NE(s.message().find("not a member of a pair yet"), std::string::npos);
+  grpc::ClientContext ctx;
+  chunk::ReplicateRequest r;
+  r.set_offset(0);
+  r.set_data("hello");
+  chunk::WriteReply reply;
+  EXPECT_EQ(FromGrpc(stub_[1]->Replicate(&ctx, r, &reply), "replicate").code(),
+            Status::Code::kStale);
+  EXPECT_EQ(Read(0, 0, 5), std::string(5, '\0'));
+  EXPECT_EQ(Read(1, 0, 5), std::string(5, '\0'));
+}
+
+TEST_F(PairTest, JoinIsValidated) {
+  auto wrong_peer = JoinRequestFor(0);
+  wrong_peer.set_peer_address("127.0.0.1:1");
+  Status s = Join(0, wrong_peer);
+  EXPECT_EQ(s.code(), Status::Code::kInvalid);
+  EXPECT_NE(s.message().find("127.0.0.1:1"), std::string::npos);
+  EXPECT_NE(s.message().find(addr_[1]), std::string::npos);
+
+  auto too_large = JoinRequestFor(0);
+  too_large.set_capacity(kDevSize + 4096);
+  EXPECT_EQ(Join(0, too_large).code(), Status::Code::kInvalid);
+
+  JoinBoth();
+  EXPECT_TRUE(Join(0, JoinRequestFor(0)).ok());  // idempotent
+  auto other = JoinRequestFor(0);
+  other.set_pair_name("pair9");
+  other.set_pair_id(9);
+  s = Join(0, other);
+  EXPECT_EQ(s.code(), Status::Code::kExists);
+  EXPECT_NE(s.message().find("already member of pair pair0"), std::string::npos);
+}
+
+TEST_F(PairTest, StaleGenerationReplicateRefused) {
+  JoinBoth(5);
+  grpc::ClientContext ctx;
+  chunk::ReplicateRequest r;
+  r.set_offset(0);
+  r.set_data("stale!");
+  r.set_generation(4);
+  chunk::WriteReply reply;
+  Status s = FromGrpc(stub_[1]->Replicate(&ctx, r, &reply), "replicate");
+  EXPECT_EQ(s.code(), Status::Code::kStale);
+  EXPECT_NE(s.message().find("stale generation 4 < ours 5"), std::string::npos);
+  EXPECT_EQ(Read(1, 0, 6), std::string(6, '\0'));
+}
+
+TEST_F(PairTest, ForwardedWriteToNonSequencerRefused) {
+  JoinBoth();
+  // Region 1 is sequenced by B; A must not accept it as forwarded.
+  EXPECT_EQ(Write(0, kRegion, "x", /*forwarded=*/true).code(), Status::Code::kInvalid);
+  // A forwarded write spanning two regions is refused too.
+  EXPECT_EQ(Write(0, kRegion - 1, "xy", /*forwarded=*/true).code(), Status::Code::kInvalid);
+  EXPECT_EQ(Read(0, kRegion - 1, 2), std::string(2, '\0'));
+  EXPECT_EQ(Read(1, kRegion - 1, 2), std::string(2, '\0'));
+}
+
+TEST_F(PairTest, FlushSucceedsOnBoth) {
+  JoinBoth();
+  ASSERT_TRUE(Write(0, 0, Pattern(8192, 5)).ok());
+  EXPECT_TRUE(Flush(0, false).ok());
+  EXPECT_TRUE(Flush(1, false).ok());
+  EXPECT_TRUE(Flush(1, true).ok());
+}
+
+TEST_F(PairTest, PeerDownRefusesWrites) {
+  JoinBoth();
+  ASSERT_TRUE(Write(0, 0, "before").ok());
+  server_[1].reset();  // B dies
+  // Region 0 (A sequences) and region 1 (forwarded to B): both refused,
+  // never acknowledged with only A holding the data.
+  Status s = Write(0, 4096, "alone");
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
+  EXPECT_EQ(Write(0, kRegion, "alone").code(), Status::Code::kUnavailable);
+  EXPECT_EQ(Flush(0, false).code(), Status::Code::kUnavailable);
+  EXPECT_EQ(Read(0, 0, 6), "before");  // reads still served
+}
+
+}  // namespace
+}  // namespace scalefs
