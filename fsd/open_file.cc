@@ -1,0 +1,287 @@
+#include "fsd/open_file.h"
+
+#include <glog/logging.h>
+
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <limits>
+#include <vector>
+
+#include "common/layout.h"
+
+namespace scalefs {
+
+namespace {
+// A read that misses the cached map fetches at least this much of it.
+constexpr uint64_t kExtentFetchWindow = 16 << 20;
+
+// Runs fn(i) for i in [0, n), all but the first on other threads.
+template <typename Fn>
+Status RunParallel(size_t n, Fn&& fn) {
+  if (n == 0) return Status::OK();
+  std::vector<std::future<Status>> rest;
+  for (size_t i = 1; i < n; ++i) rest.push_back(std::async(std::launch::async, fn, i));
+  Status result = fn(size_t{0});
+  for (auto& f : rest) {
+    Status s = f.get();
+    if (result.ok()) result = s;
+  }
+  return result;
+}
+}  // namespace
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<ExtentRecord> ToRecords(const meta::ExtentsReply& rep) {
+  std::vector<ExtentRecord> out;
+  out.reserve(rep.extents_size());
+  for (const meta::Extent& e : rep.extents()) {
+    out.push_back({e.file_offset(), e.length(), e.pair(), e.dev_offset(), e.written()});
+  }
+  return out;
+}
+
+OpenFile::OpenFile(uint64_t ino, MetaClient* meta, ChunkPool* pool)
+    : ino_(ino), meta_(meta), pool_(pool) {}
+
+void OpenFile::Refresh(const meta::Attr& attr) {
+  std::unique_lock io(io_mu_);
+  std::lock_guard lock(mu_);
+  cache_.Clear();
+  meta_size_ = attr.size();
+}
+
+void OpenFile::InsertExtents(const meta::ExtentsReply& rep, uint64_t offset, uint64_t length) {
+  std::lock_guard lock(mu_);
+  cache_.Insert(ToRecords(rep), offset, length);
+  if (rep.has_attr()) meta_size_ = rep.attr().size();
+}
+
+bool OpenFile::BlockWrittenLocked(uint64_t block, const ExtentRecord& ext) const {
+  return ext.written || local_written_.Contains(block, kBlockSize);
+}
+
+void OpenFile::AdjustAttr(meta::Attr* attr) {
+  std::lock_guard lock(mu_);
+  meta_size_ = attr->size();
+  if (local_size_ > attr->size()) attr->set_size(local_size_);
+  if (!pending_.empty() && last_write_ns_ > attr->mtime_ns()) {
+    attr->set_mtime_ns(last_write_ns_);
+    attr->set_ctime_ns(std::max(attr->ctime_ns(), last_write_ns_));
+  }
+}
+
+Status OpenFile::Read(uint64_t offset, uint64_t size, std::string* out) {
+  std::shared_lock io(io_mu_);
+  out->clear();
+  uint64_t file_size;
+  std::vector<ByteSpan> unknown;
+  {
+    std::lock_guard lock(mu_);
+    file_size = std::max(meta_size_, local_size_);
+    if (offset >= file_size || size == 0) return Status::OK();
+    size = std::min(size, file_size - offset);
+    unknown = cache_.Unknown(offset, size);
+  }
+  if (!unknown.empty()) {
+    const uint64_t start = RoundDown(unknown.front().offset, kBlockSize);
+    const uint64_t end = std::max(RoundUp(unknown.back().end(), kBlockSize),
+                                  std::min(RoundUp(file_size, kBlockSize),
+                                           start + kExtentFetchWindow));
+    auto rep = meta_->GetExtents(ino_, start, end - start);
+    if (!rep.ok()) return rep.status();
+    std::lock_guard lock(mu_);
+    cache_.Insert(ToRecords(*rep), start, end - start);
+    // Meta's size may have moved; the reply is newer than what we held.
+    if (rep->has_attr()) meta_size_ = rep->attr().size();
+  }
+  std::vector<ReadPiece> plan;
+  {
+    std::lock_guard lock(mu_);
+    plan = PlanRead(offset, size, cache_.Map(offset, size), local_written_);
+  }
+  out->resize(size);
+  std::vector<const ReadPiece*> reads;
+  for (const ReadPiece& p : plan) {
+    if (p.zeros) {
+      memset(out->data() + p.buf_offset, 0, p.length);
+    } else {
+      reads.push_back(&p);
+    }
+  }
+  return RunParallel(reads.size(), [&](size_t i) {
+    const ReadPiece& p = *reads[i];
+    return pool_->Read(p.pair, p.dev_offset, p.length, out->data() + p.buf_offset);
+  });
+}
+
+Status OpenFile::Write(uint64_t offset, std::string_view data) {
+  if (data.empty()) return Status::OK();
+  std::unique_lock io(io_mu_);
+  const uint64_t end = offset + data.size();
+  bool allocated;
+  {
+    std::lock_guard lock(mu_);
+    allocated = cache_.Allocated(offset, data.size());
+  }
+  if (!allocated) {
+    auto rep = meta_->Allocate(ino_, offset, data.size(), false);
+    if (!rep.ok()) return rep.status();
+    const uint64_t start = RoundDown(offset, kBlockSize);
+    InsertExtents(*rep, start, RoundUp(end, kBlockSize) - start);
+  }
+  std::vector<WritePiece> pieces;
+  {
+    std::lock_guard lock(mu_);
+    std::vector<MappedPiece> map = cache_.Map(offset, data.size());
+    for (const MappedPiece& p : map) {
+      if (!p.extent) {
+        return Status::IoError("meta left a hole at " + std::to_string(p.file_offset) +
+                               " of inode " + std::to_string(ino_) + " after Allocate");
+      }
+    }
+    pieces = PlanWrite(offset, data, map, [this](uint64_t block, const ExtentRecord& ext) {
+      return BlockWrittenLocked(block, ext);
+    });
+  }
+  Status s = RunParallel(pieces.size(), [&](size_t i) { return pool_->Write(pieces[i]); });
+  if (!s.ok()) return s;
+  bool commit_now;
+  {
+    std::lock_guard lock(mu_);
+    for (const WritePiece& p : pieces) {
+      const uint64_t b = RoundDown(p.file_offset, kBlockSize);
+      const uint64_t e = RoundUp(p.file_offset + p.length(), kBlockSize);
+      local_written_.Add(b, e - b);
+      pending_.Add(b, e - b);
+      touched_pairs_.insert(p.pair);
+    }
+    local_size_ = std::max({local_size_, end, meta_size_});
+    last_write_ns_ = NowNs();
+    commit_now = pending_.bytes() >= kCommitThreshold;
+  }
+  return commit_now ? CommitLocked() : Status::OK();
+}
+
+Status OpenFile::CommitLocked() {
+  meta::CommitRequest req;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_.empty()) return Status::OK();
+    req.set_ino(ino_);
+    for (const ByteSpan& s : pending_.Spans()) {
+      meta::ByteRange* r = req.add_written();
+      r->set_offset(s.offset);
+      r->set_length(s.length);
+    }
+    req.set_new_size(local_size_);
+    req.set_mtime_ns(last_write_ns_);
+  }
+  auto rep = meta_->Commit(req);
+  if (!rep.ok()) return rep.status();
+  std::lock_guard lock(mu_);
+  pending_.Clear();
+  local_size_ = 0;
+  meta_size_ = rep->attr().size();
+  return Status::OK();
+}
+
+Status OpenFile::Commit() {
+  std::unique_lock io(io_mu_);
+  return CommitLocked();
+}
+
+Status OpenFile::Sync() {
+  std::unique_lock io(io_mu_);
+  std::vector<uint32_t> pairs;
+  {
+    std::lock_guard lock(mu_);
+    pairs.assign(touched_pairs_.begin(), touched_pairs_.end());
+  }
+  Status s = RunParallel(pairs.size(), [&](size_t i) { return pool_->Flush(pairs[i]); });
+  if (!s.ok()) return s;
+  s = CommitLocked();
+  if (!s.ok()) return s;
+  std::lock_guard lock(mu_);
+  for (uint32_t p : pairs) touched_pairs_.erase(p);
+  return Status::OK();
+}
+
+Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
+  std::unique_lock io(io_mu_);
+  Status s = CommitLocked();
+  if (!s.ok()) return s;
+  s = ZeroTailBlock(meta_, pool_, ino_, req.size());
+  if (!s.ok()) return s;
+  auto rep = meta_->SetAttr(req);
+  std::lock_guard lock(mu_);
+  // Whatever happened, the cached map may now name freed blocks.
+  cache_.Clear();
+  if (!rep.ok()) return rep;
+  const uint64_t keep = RoundUp(req.size(), kBlockSize);
+  local_written_.Remove(keep, std::numeric_limits<uint64_t>::max() - keep);
+  meta_size_ = rep->attr().size();
+  local_size_ = 0;
+  return rep;
+}
+
+Result<meta::AttrReply> OpenFile::Fallocate(uint64_t offset, uint64_t length, bool keep_size) {
+  std::unique_lock io(io_mu_);
+  auto rep = meta_->Allocate(ino_, offset, length, !keep_size);
+  if (!rep.ok()) return rep.status();
+  const uint64_t start = RoundDown(offset, kBlockSize);
+  InsertExtents(*rep, start, RoundUp(offset + length, kBlockSize) - start);
+  meta::AttrReply out;
+  *out.mutable_attr() = rep->attr();
+  return out;
+}
+
+Status ZeroTailBlock(MetaClient* meta, ChunkPool* pool, uint64_t ino, uint64_t size) {
+  if (size % kBlockSize == 0) return Status::OK();
+  const uint64_t block = RoundDown(size, kBlockSize);
+  auto rep = meta->GetExtents(ino, block, kBlockSize);
+  if (!rep.ok()) return rep.status();
+  for (const ExtentRecord& r : ToRecords(*rep)) {
+    if (!r.written || r.file_offset > block || r.end() < block + kBlockSize) continue;
+    WritePiece w;
+    w.pair = r.pair;
+    w.file_offset = size;
+    w.dev_offset = r.dev_offset + (size - r.file_offset);
+    w.tail_zeros = block + kBlockSize - size;
+    return pool->Write(w);
+  }
+  return Status::OK();
+}
+
+std::shared_ptr<OpenFile> OpenFileTable::Acquire(const meta::Attr& attr) {
+  std::shared_ptr<OpenFile> file;
+  {
+    std::lock_guard lock(mu_);
+    auto& entry = files_[attr.ino()];
+    if (!entry.first) entry.first = std::make_shared<OpenFile>(attr.ino(), meta_, pool_);
+    entry.second++;
+    file = entry.first;
+  }
+  file->Refresh(attr);
+  return file;
+}
+
+void OpenFileTable::Release(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = files_.find(ino);
+  if (it == files_.end()) return;
+  if (--it->second.second <= 0) files_.erase(it);
+}
+
+std::shared_ptr<OpenFile> OpenFileTable::Find(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = files_.find(ino);
+  return it == files_.end() ? nullptr : it->second.first;
+}
+
+}  // namespace scalefs
