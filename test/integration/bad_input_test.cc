@@ -5,6 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <thread>
+
 #include "common/layout.h"
 #include "test/harness/cluster.h"
 #include "test/harness/fs_util.h"
@@ -82,7 +88,7 @@ TEST_F(BadInputTest, ChunkRequestsOutsideTheDeviceAreRefused) {
   grpc::Slice slice(garbage);
   grpc::ByteBuffer request(&slice, 1), response;
   grpc::Status gs;
-  bool done = false;
+  std::atomic<bool> done{false};
   generic.UnaryCall(&gctx, "/scalefs.chunk.Chunk/Write", grpc::StubOptions(), &request, &response,
                     [&](grpc::Status st) { gs = st; done = true; });
   for (int i = 0; i < 100 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
