@@ -310,7 +310,6 @@ Status MetaStore::ApplyLocked(Txn* txn) {
 }
 
 // Undoes the in-memory side of a mutation that failed before its write.
-#define SCALEFS_UNUSED
 namespace {
 Status Abandon(SpaceAllocator* space, rocksdb::DB* db, bool space_changed, Status s) {
   if (space_changed) {
