@@ -2,6 +2,8 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include <gflags/gflags.h>
@@ -27,6 +29,58 @@ int Usage(const std::string& problem) {
   return 2;
 }
 
+// Like gflags::ParseCommandLineFlags, but any bad flag (unknown name, bad
+// value, missing value) is a usage error with exit status 2, not gflags' 1.
+// Accepts --name=value, --name value, --bool, --nobool.
+bool ParseFlags(int argc, char** argv, std::string* problem) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fprintf(stdout, "%s\n", gflags::ProgramUsage());
+      std::exit(0);
+    }
+    if (arg.rfind("-", 0) != 0) {
+      *problem = "unexpected argument '" + arg + "'";
+      return false;
+    }
+    arg.erase(0, arg.rfind("--", 0) == 0 ? 2 : 1);
+    std::string name = arg, value;
+    const auto eq = arg.find('=');
+    bool has_value = eq != std::string::npos;
+    if (has_value) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    gflags::CommandLineFlagInfo info;
+    bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info);
+    if (!known && !has_value && name.rfind("no", 0) == 0 &&
+        gflags::GetCommandLineFlagInfo(name.substr(2).c_str(), &info) && info.type == "bool") {
+      name = name.substr(2);
+      value = "false";
+      has_value = known = true;
+    }
+    if (!known) {
+      *problem = "unknown flag --" + name;
+      return false;
+    }
+    if (!has_value) {
+      if (info.type == "bool") {
+        value = "true";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        *problem = "flag --" + name + " needs a value";
+        return false;
+      }
+    }
+    if (gflags::SetCommandLineOption(name.c_str(), value.c_str()).empty()) {
+      *problem = "bad value '" + value + "' for --" + name;
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,11 +88,11 @@ int main(int argc, char** argv) {
       "serve one member of a storage pair\n"
       "usage: scalefs-chunk --listen=HOST:PORT --device=PATH --peer=HOST:PORT "
       "[--state=PATH] [--size=N[K|M|G|T]] [--peer_timeout_ms=MS]");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  FLAGS_logtostderr = true;  // daemons log to stderr; deploy/ redirects it
+  std::string problem;
+  if (!ParseFlags(argc, argv, &problem)) return Usage(problem);
   google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
 
-  if (argc > 1) return Usage(std::string("unexpected argument '") + argv[1] + "'");
   if (FLAGS_listen.empty()) return Usage("--listen is required");
   if (FLAGS_device.empty()) return Usage("--device is required");
   if (FLAGS_peer.empty()) return Usage("--peer is required");
