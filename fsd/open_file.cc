@@ -161,7 +161,7 @@ Status OpenFile::Write(uint64_t offset, std::string_view data) {
       pending_.Add(b, e - b);
       touched_pairs_.insert(p.pair);
     }
-    local_size_ = std::max({local_size_, end, meta_size_});
+    local_size_ = std::max(local_size_, end);
     last_write_ns_ = NowNs();
     commit_now = pending_.bytes() >= kCommitThreshold;
   }

@@ -1,0 +1,276 @@
+#include "fsd/admin_commands.h"
+
+#include <fcntl.h>
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "common/cluster_config.h"
+#include "fsd/fuse_ops.h"
+#include "fsd/meta_client.h"
+#include "fsd/mount_options.h"
+#include "fsd/pair_client.h"
+
+DECLARE_int32(meta_timeout_ms);
+
+DEFINE_string(log_file, "", "where a daemonized mount writes its log (default: nowhere)");
+DEFINE_int32(max_idle_threads, 16, "idle FUSE worker threads kept by a mount");
+DEFINE_int32(max_threads, 64, "FUSE worker threads of a mount at most");
+
+extern char** environ;
+
+namespace scalefs {
+
+const char kUsage[] =
+    "usage: scalefs [--meta ADDR] COMMAND [ARGS]\n"
+    "  mount META MOUNTPOINT [-o opts] [-f]   mount (META '-' = default address)\n"
+    "      opts: allow_other, attr_timeout=S, entry_timeout=S, ro, nosuid, nodev, ...\n"
+    "  umount MOUNTPOINT                       unmount (fusermount3 -u)\n"
+    "  pair add NAME ADDR_A ADDR_B             register a storage pair\n"
+    "  pair list                               list storage pairs\n"
+    "  status                                  pairs, capacity and free space\n"
+    "  fsck                                    check meta's consistency\n"
+    "The meta address: --meta, else $SCALEFS_META, else the local cluster's.\n"
+    "As mount.scalefs: mount.scalefs META DIR [-o opts]\n";
+
+namespace {
+int Usage(const char* what) {
+  std::cerr << what << kUsage;
+  return 2;
+}
+
+// Writes one byte (0 = mounted) to the parent waiting in RunMount.
+void TellParent(int fd, char status) {
+  if (fd < 0) return;
+  ssize_t n = write(fd, &status, 1);
+  (void)n;
+  close(fd);
+}
+
+int Mount(const MountOptions& opts, int report_fd) {
+  const std::string meta_addr = ResolveMetaAddress(opts.meta == "-" ? "" : opts.meta);
+  MetaClient meta(meta_addr);
+  Status s = meta.Ping(std::min(FLAGS_meta_timeout_ms, 10000));
+  if (!s.ok()) {
+    std::cerr << "scalefs mount: cannot reach meta at " << meta_addr << ": " << s.ToString()
+              << "\n";
+    return 1;
+  }
+  if (opts.fake) return 0;
+  ChunkPool pool(&meta);
+  ScalefsFuse fs(&meta, &pool, FuseTimeouts{opts.attr_timeout, opts.entry_timeout});
+
+  const std::string fuse_opts = FuseOptionString(opts, meta_addr);
+  std::vector<std::string> argv_s = {"scalefs", "-o", fuse_opts};
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_session* se = fuse_session_new(&args, &ScalefsFuse::Ops(), sizeof(fuse_lowlevel_ops), &fs);
+  if (se == nullptr) {
+    std::cerr << "scalefs mount: cannot create the FUSE session (options " << fuse_opts << ")\n";
+    return 1;
+  }
+  int rc = 1;
+  if (fuse_set_signal_handlers(se) != 0) {
+    std::cerr << "scalefs mount: cannot install signal handlers\n";
+  } else {
+    if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
+      std::cerr << "scalefs mount: cannot mount on " << opts.mountpoint << "\n";
+    } else {
+      LOG(INFO) << "mounted scalefs#" << meta_addr << " on " << opts.mountpoint;
+      if (report_fd >= 0) {
+        // Detach like fuse_daemonize, now that the mount exists.
+        TellParent(report_fd, 0);
+        setsid();
+        if (chdir("/") != 0) PLOG(WARNING) << "chdir /";
+        int null_fd = open("/dev/null", O_RDWR);
+        int log_fd = FLAGS_log_file.empty()
+                         ? null_fd
+                         : open(FLAGS_log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (log_fd < 0) log_fd = null_fd;
+        dup2(null_fd, 0);
+        dup2(null_fd, 1);
+        dup2(log_fd, 2);
+        if (null_fd > 2) close(null_fd);
+        if (log_fd > 2 && log_fd != null_fd) close(log_fd);
+      }
+      fuse_loop_config* cfg = fuse_loop_cfg_create();
+      fuse_loop_cfg_set_idle_threads(cfg, FLAGS_max_idle_threads);
+      fuse_loop_cfg_set_max_threads(cfg, FLAGS_max_threads);
+      rc = fuse_session_loop_mt(se, cfg) == 0 ? 0 : 1;
+      fuse_loop_cfg_destroy(cfg);
+      fuse_session_unmount(se);
+      LOG(INFO) << "unmounted " << opts.mountpoint;
+    }
+    fuse_remove_signal_handlers(se);
+  }
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  return rc;
+}
+
+Result<std::vector<meta::Pair>> ListPairs(const std::string& meta_flag) {
+  MetaClient meta(ResolveMetaAddress(meta_flag));
+  return meta.PairList();
+}
+
+void PrintPairs(const std::vector<meta::Pair>& pairs) {
+  printf("%-4s %-12s %-45s %10s %10s %10s\n", "ID", "NAME", "MEMBERS", "CAPACITY", "FREE",
+         "GENERATION");
+  for (const meta::Pair& p : pairs) {
+    const std::string members = p.address_a() + "," + p.address_b();
+    printf("%-4u %-12s %-45s %10s %10s %10llu\n", p.id(), p.name().c_str(), members.c_str(),
+           HumanBytes(p.capacity()).c_str(), HumanBytes(p.free()).c_str(),
+           static_cast<unsigned long long>(p.generation()));
+  }
+}
+}  // namespace
+
+std::string HumanBytes(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "K", "M", "G", "T", "P", "E"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 6) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) {
+    snprintf(buf, sizeof(buf), "%lluB", static_cast<unsigned long long>(bytes));
+  } else {
+    snprintf(buf, sizeof(buf), "%.1f%s", v, kUnits[u]);
+  }
+  return buf;
+}
+
+int RunMount(const std::vector<std::string>& args, bool helper, const std::string& meta_flag) {
+  MountOptions opts;
+  Status s = ParseMountArgs(args, helper, &opts);
+  if (!s.ok()) return Usage((s.message() + "\n").c_str());
+  if (opts.meta == "-" && !meta_flag.empty()) opts.meta = meta_flag;
+  char real[PATH_MAX];
+  if (realpath(opts.mountpoint.c_str(), real) == nullptr) {
+    std::cerr << "scalefs mount: " << opts.mountpoint << ": " << strerror(errno) << "\n";
+    return 1;
+  }
+  opts.mountpoint = real;
+  for (const std::string& o : opts.ignored) LOG(INFO) << "ignoring mount option " << o;
+  if (opts.foreground || opts.fake) return Mount(opts, -1);
+
+  // Daemonize before any gRPC object exists (gRPC does not survive fork);
+  // the parent exits once the child reports the mount, with its status.
+  int fds[2];
+  if (pipe(fds) != 0) {
+    perror("scalefs mount: pipe");
+    return 1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("scalefs mount: fork");
+    return 1;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    int rc = Mount(opts, fds[1]);
+    _exit(rc);
+  }
+  close(fds[1]);
+  char status = 1;
+  if (read(fds[0], &status, 1) != 1) {
+    // The child exited without mounting; its own exit status says why.
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    return WIFEXITED(ws) && WEXITSTATUS(ws) != 0 ? WEXITSTATUS(ws) : 1;
+  }
+  return status == 0 ? 0 : 1;
+}
+
+int RunUmount(const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("umount takes MOUNTPOINT\n");
+  std::vector<std::string> argv_s = {"fusermount3", "-u", args[0]};
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, "fusermount3", nullptr, nullptr, argv.data(), environ) != 0) {
+    perror("scalefs umount: fusermount3");
+    return 1;
+  }
+  int ws = 0;
+  if (waitpid(pid, &ws, 0) < 0) return 1;
+  return WIFEXITED(ws) ? WEXITSTATUS(ws) : 1;
+}
+
+int RunPair(const std::vector<std::string>& args, const std::string& meta_flag) {
+  if (args.empty()) return Usage("pair needs add or list\n");
+  if (args[0] == "add") {
+    if (args.size() != 4) return Usage("pair add takes NAME ADDR_A ADDR_B\n");
+    MetaClient meta(ResolveMetaAddress(meta_flag));
+    auto p = meta.PairAdd(args[1], args[2], args[3]);
+    if (!p.ok()) {
+      std::cerr << "scalefs pair add: " << p.status().ToString() << "\n";
+      return 1;
+    }
+    printf("added pair %u %s (%s, %s), capacity %s\n", p->id(), p->name().c_str(),
+           p->address_a().c_str(), p->address_b().c_str(), HumanBytes(p->capacity()).c_str());
+    return 0;
+  }
+  if (args[0] == "list") {
+    if (args.size() != 1) return Usage("pair list takes no arguments\n");
+    auto pairs = ListPairs(meta_flag);
+    if (!pairs.ok()) {
+      std::cerr << "scalefs pair list: " << pairs.status().ToString() << "\n";
+      return 1;
+    }
+    PrintPairs(*pairs);
+    return 0;
+  }
+  return Usage(("unknown pair command '" + args[0] + "'\n").c_str());
+}
+
+int RunStatus(const std::vector<std::string>& args, const std::string& meta_flag) {
+  if (!args.empty()) return Usage("status takes no arguments\n");
+  const std::string addr = ResolveMetaAddress(meta_flag);
+  MetaClient meta(addr);
+  auto pairs = meta.PairList();
+  if (!pairs.ok()) {
+    std::cerr << "scalefs status: " << pairs.status().ToString() << "\n";
+    return 1;
+  }
+  printf("meta %s\n", addr.c_str());
+  PrintPairs(*pairs);
+  uint64_t cap = 0, free_bytes = 0;
+  for (const meta::Pair& p : *pairs) {
+    cap += p.capacity();
+    free_bytes += p.free();
+  }
+  printf("total: %zu pairs, capacity %s, free %s\n", pairs->size(), HumanBytes(cap).c_str(),
+         HumanBytes(free_bytes).c_str());
+  return 0;
+}
+
+int RunFsck(const std::vector<std::string>& args, const std::string& meta_flag) {
+  if (!args.empty()) return Usage("fsck takes no arguments\n");
+  MetaClient meta(ResolveMetaAddress(meta_flag));
+  auto r = meta.Fsck();
+  if (!r.ok()) {
+    std::cerr << "scalefs fsck: " << r.status().ToString() << "\n";
+    return 1;
+  }
+  for (const std::string& p : r->problems()) printf("problem: %s\n", p.c_str());
+  printf("fsck: %d problems; %llu inodes, %llu entries, %llu extents, allocated %s, free %s\n",
+         r->problems_size(), static_cast<unsigned long long>(r->inodes()),
+         static_cast<unsigned long long>(r->entries()),
+         static_cast<unsigned long long>(r->extents()), HumanBytes(r->allocated_bytes()).c_str(),
+         HumanBytes(r->free_bytes()).c_str());
+  return r->problems_size() == 0 ? 0 : 1;
+}
+
+}  // namespace scalefs

@@ -1,0 +1,500 @@
+#include "fsd/fuse_ops.h"
+
+#include <glog/logging.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "common/layout.h"
+
+namespace scalefs {
+
+ScalefsFuse::ScalefsFuse(MetaClient* meta, ChunkPool* pool, FuseTimeouts timeouts)
+    : meta_(meta), pool_(pool), timeouts_(timeouts), files_(meta, pool) {}
+
+namespace {
+
+// The per-handle state behind fuse_file_info::fh.
+struct FileHandle {
+  std::shared_ptr<OpenFile> file;
+};
+
+// A directory listing taken at opendir, so offsets stay stable.
+struct DirHandle {
+  meta::Attr self;
+  uint64_t parent = 1;
+  std::vector<meta::DirEntry> entries;
+};
+
+ScalefsFuse* Self(fuse_req_t req) { return static_cast<ScalefsFuse*>(fuse_req_userdata(req)); }
+FileHandle* File(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
+DirHandle* Dir(fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
+
+void ReplyError(fuse_req_t req, const Status& s) {
+  if (s.code() == Status::Code::kNotFound) {
+    VLOG(1) << s.ToString();
+  } else {
+    LOG(WARNING) << s.ToString();
+  }
+  fuse_reply_err(req, s.errno_value());
+}
+
+bool NameTooLong(fuse_req_t req, const char* name) {
+  if (strlen(name) <= kMaxNameLength) return false;
+  fuse_reply_err(req, ENAMETOOLONG);
+  return true;
+}
+
+timespec ToTimespec(int64_t ns) {
+  timespec t;
+  t.tv_sec = ns / 1000000000;
+  t.tv_nsec = ns % 1000000000;
+  if (t.tv_nsec < 0) { t.tv_nsec += 1000000000; t.tv_sec -= 1; }
+  return t;
+}
+
+int64_t ToNs(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
+
+void ReplyEntry(fuse_req_t req, const Result<meta::AttrReply>& r) {
+  if (!r.ok()) return ReplyError(req, r.status());
+  fuse_entry_param e = Self(req)->ToEntry(r.value().attr());
+  fuse_reply_entry(req, &e);
+}
+
+void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+              const char* target) {
+  if (NameTooLong(req, name)) return;
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  meta::MakeNodeRequest m;
+  m.set_parent(parent);
+  m.set_name(name);
+  m.set_mode(mode);
+  m.set_rdev(rdev);
+  // The setgid bit of a parent directory is not honoured: the group is the
+  // caller's.
+  m.set_uid(ctx->uid);
+  m.set_gid(ctx->gid);
+  if (target != nullptr) m.set_symlink_target(target);
+  ReplyEntry(req, Self(req)->meta()->MakeNode(m));
+}
+
+// ---- operations ----
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  conn->max_write = 1 << 20;
+  conn->max_readahead = 1 << 20;
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+  conn->time_gran = 1;
+  const unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
+                        FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO;
+  conn->want |= want & conn->capable;
+  // Several clients share files: no writeback cache, and O_TRUNC comes as a
+  // setattr; the kernel clears setuid bits itself.
+  conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_HANDLE_KILLPRIV |
+                  FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  LOG(INFO) << "FUSE connection: protocol " << conn->proto_major << "." << conn->proto_minor
+            << ", max_write " << conn->max_write << ", want 0x" << std::hex << conn->want;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (NameTooLong(req, name)) return;
+  ReplyEntry(req, Self(req)->meta()->Lookup(parent, name));
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+void OpForgetMulti(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
+
+void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  auto r = Self(req)->meta()->GetAttr(ino);
+  if (!r.ok()) return ReplyError(req, r.status());
+  struct stat st = Self(req)->ToStat(r->attr());
+  fuse_reply_attr(req, &st, Self(req)->timeouts().attr);
+}
+
+void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  ScalefsFuse* self = Self(req);
+  meta::SetAttrRequest m;
+  m.set_ino(ino);
+  if (to_set & FUSE_SET_ATTR_MODE) { m.set_set_mode(true); m.set_mode(attr->st_mode); }
+  if (to_set & FUSE_SET_ATTR_UID) { m.set_set_uid(true); m.set_uid(attr->st_uid); }
+  if (to_set & FUSE_SET_ATTR_GID) { m.set_set_gid(true); m.set_gid(attr->st_gid); }
+  if (to_set & FUSE_SET_ATTR_ATIME) {
+    m.set_set_atime(true);
+    m.set_atime_ns((to_set & FUSE_SET_ATTR_ATIME_NOW) ? -1 : ToNs(attr->st_atim));
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME) {
+    m.set_set_mtime(true);
+    m.set_mtime_ns((to_set & FUSE_SET_ATTR_MTIME_NOW) ? -1 : ToNs(attr->st_mtim));
+  }
+  Result<meta::AttrReply> r = Status::OK();
+  std::shared_ptr<OpenFile> file = self->files().Find(ino);
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    m.set_set_size(true);
+    m.set_size(attr->st_size);
+    if (file) {
+      r = file->Truncate(m);
+    } else {
+      Status s = ZeroTailBlock(self->meta(), self->pool(), ino, attr->st_size);
+      r = s.ok() ? self->meta()->SetAttr(m) : Result<meta::AttrReply>(s);
+    }
+  } else {
+    // Pending writes first, so meta's mtime does not overtake an explicit one.
+    if (file) {
+      Status s = file->Commit();
+      if (!s.ok()) return ReplyError(req, s);
+    }
+    r = self->meta()->SetAttr(m);
+  }
+  if (!r.ok()) return ReplyError(req, r.status());
+  struct stat st = self->ToStat(r->attr());
+  fuse_reply_attr(req, &st, self->timeouts().attr);
+}
+
+void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
+  auto r = Self(req)->meta()->ReadLink(ino);
+  if (!r.ok()) return ReplyError(req, r.status());
+  fuse_reply_readlink(req, r->c_str());
+}
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  MakeNode(req, parent, name, mode, rdev, nullptr);
+}
+
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  MakeNode(req, parent, name, S_IFDIR | (mode & 07777), 0, nullptr);
+}
+
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  MakeNode(req, parent, name, S_IFLNK | 0777, 0, link);
+}
+
+void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
+  if (NameTooLong(req, name)) return;
+  fuse_reply_err(req, Self(req)->meta()->Unlink(parent, name, directory).errno_value());
+}
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Remove(req, parent, name, false);
+}
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Remove(req, parent, name, true);
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  if (NameTooLong(req, name) || NameTooLong(req, newname)) return;
+  Status s = Self(req)->meta()->Rename(parent, name, newparent, newname, flags);
+  if (!s.ok() && s.code() != Status::Code::kNotFound) LOG(WARNING) << s.ToString();
+  fuse_reply_err(req, s.errno_value());
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  if (NameTooLong(req, newname)) return;
+  ReplyEntry(req, Self(req)->meta()->Link(ino, newparent, newname));
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto r = Self(req)->meta()->GetAttr(ino);
+  if (!r.ok()) return ReplyError(req, r.status());
+  if (S_ISDIR(r->attr().mode())) return (void)fuse_reply_err(req, EISDIR);
+  auto* h = new FileHandle{Self(req)->files().Acquire(r->attr())};
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  fi->keep_cache = 0;  // close-to-open: drop pages another client may have changed
+  if (fuse_reply_open(req, fi) != 0) {
+    Self(req)->files().Release(ino);
+    delete h;
+  }
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  if (NameTooLong(req, name)) return;
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  meta::MakeNodeRequest m;
+  m.set_parent(parent);
+  m.set_name(name);
+  m.set_mode(S_IFREG | (mode & 07777));
+  m.set_uid(ctx->uid);
+  m.set_gid(ctx->gid);
+  auto r = Self(req)->meta()->MakeNode(m);
+  if (!r.ok()) return ReplyError(req, r.status());
+  auto* h = new FileHandle{Self(req)->files().Acquire(r->attr())};
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  fi->keep_cache = 0;
+  fuse_entry_param e = Self(req)->ToEntry(r->attr());
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    Self(req)->files().Release(r->attr().ino());
+    delete h;
+  }
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  std::string buf;
+  Status s = File(fi)->file->Read(off, size, &buf);
+  if (!s.ok()) return ReplyError(req, s);
+  fuse_reply_buf(req, buf.data(), buf.size());
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) {
+  Status s = File(fi)->file->Write(off, std::string_view(buf, size));
+  if (!s.ok()) return ReplyError(req, s);
+  fuse_reply_write(req, size);
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Status s = File(fi)->file->Commit();
+  if (!s.ok()) return ReplyError(req, s);
+  fuse_reply_err(req, 0);
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  Status s = File(fi)->file->Sync();
+  if (!s.ok()) return ReplyError(req, s);
+  fuse_reply_err(req, 0);
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FileHandle* h = File(fi);
+  Status s = h->file->Commit();
+  if (!s.ok()) LOG(ERROR) << "commit at close of inode " << ino << ": " << s.ToString();
+  Self(req)->files().Release(ino);
+  delete h;
+  fuse_reply_err(req, s.errno_value());
+}
+
+void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  MetaClient* meta = Self(req)->meta();
+  auto attr = meta->GetAttr(ino);
+  if (!attr.ok()) return ReplyError(req, attr.status());
+  if (!S_ISDIR(attr->attr().mode())) return (void)fuse_reply_err(req, ENOTDIR);
+  auto entries = meta->ReadDirAll(ino);
+  if (!entries.ok()) return ReplyError(req, entries.status());
+  auto* d = new DirHandle;
+  d->self = attr->attr();
+  d->parent = ino == FUSE_ROOT_ID || attr->attr().parent() == 0 ? FUSE_ROOT_ID
+                                                                 : attr->attr().parent();
+  d->entries = std::move(*entries);
+  fi->fh = reinterpret_cast<uint64_t>(d);
+  if (fuse_reply_open(req, fi) != 0) delete d;
+}
+
+void ReadDir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  ScalefsFuse* self = Self(req);
+  DirHandle* d = Dir(fi);
+  std::string buf(size, '\0');
+  size_t pos = 0;
+  const size_t count = d->entries.size() + 2;
+  for (size_t i = static_cast<size_t>(off); i < count; ++i) {
+    const char* name;
+    meta::Attr attr;
+    if (i == 0) {
+      name = ".";
+      attr = d->self;
+    } else if (i == 1) {
+      name = "..";
+      attr.set_ino(d->parent);
+      attr.set_mode(S_IFDIR);
+    } else {
+      name = d->entries[i - 2].name().c_str();
+      attr = d->entries[i - 2].attr();
+    }
+    size_t n;
+    if (plus) {
+      fuse_entry_param e = self->ToEntry(attr);
+      if (i < 2) {
+        // The kernel does not instantiate "." and "..": no attr to cache.
+        e.attr_timeout = 0;
+        e.entry_timeout = 0;
+      }
+      n = fuse_add_direntry_plus(req, buf.data() + pos, size - pos, name, &e, i + 1);
+    } else {
+      struct stat st {};
+      st.st_ino = attr.ino();
+      st.st_mode = attr.mode();
+      n = fuse_add_direntry(req, buf.data() + pos, size - pos, name, &st, i + 1);
+    }
+    if (n > size - pos) break;
+    pos += n;
+  }
+  fuse_reply_buf(req, buf.data(), pos);
+}
+
+void OpReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDir(req, size, off, fi, false);
+}
+void OpReadDirPlus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDir(req, size, off, fi, true);
+}
+
+void OpReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete Dir(fi);
+  fuse_reply_err(req, 0);
+}
+
+void OpFsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  // Meta syncs every mutation before it answers.
+  fuse_reply_err(req, 0);
+}
+
+void OpStatFs(fuse_req_t req, fuse_ino_t) {
+  auto r = Self(req)->meta()->StatFs();
+  if (!r.ok()) return ReplyError(req, r.status());
+  const uint64_t bs = r->block_size() ? r->block_size() : kBlockSize;
+  struct statvfs st {};
+  st.f_bsize = kBlockSize;
+  st.f_frsize = kBlockSize;
+  st.f_blocks = r->total_blocks() * bs / kBlockSize;
+  st.f_bfree = r->free_blocks() * bs / kBlockSize;
+  st.f_bavail = st.f_bfree;
+  // Inodes are not a limited resource: report as many free as free blocks.
+  st.f_ffree = std::max<uint64_t>(st.f_bfree, 1 << 20);
+  st.f_files = r->files() + st.f_ffree;
+  st.f_favail = st.f_ffree;
+  st.f_namemax = kMaxNameLength;
+  fuse_reply_statfs(req, &st);
+}
+
+void OpSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags) {
+  if (strlen(name) > XATTR_NAME_MAX) return (void)fuse_reply_err(req, ERANGE);
+  Status s = Self(req)->meta()->SetXattr(ino, name, std::string(value, size), flags);
+  if (!s.ok() && s.code() != Status::Code::kExists && s.code() != Status::Code::kNoData) {
+    LOG(WARNING) << s.ToString();
+  }
+  fuse_reply_err(req, s.errno_value());
+}
+
+void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  if (strlen(name) > XATTR_NAME_MAX) return (void)fuse_reply_err(req, ERANGE);
+  auto r = Self(req)->meta()->GetXattr(ino, name);
+  if (!r.ok()) {
+    if (r.status().code() == Status::Code::kNoData) return (void)fuse_reply_err(req, ENODATA);
+    return ReplyError(req, r.status());
+  }
+  if (size == 0) return (void)fuse_reply_xattr(req, r->size());
+  if (r->size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, r->data(), r->size());
+}
+
+void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  auto r = Self(req)->meta()->ListXattr(ino);
+  if (!r.ok()) return ReplyError(req, r.status());
+  std::string list;
+  for (const std::string& n : *r) {
+    list += n;
+    list.push_back('\0');
+  }
+  if (size == 0) return (void)fuse_reply_xattr(req, list.size());
+  if (list.size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, list.data(), list.size());
+}
+
+void OpRemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Status s = Self(req)->meta()->RemoveXattr(ino, name);
+  if (!s.ok() && s.code() != Status::Code::kNoData) LOG(WARNING) << s.ToString();
+  fuse_reply_err(req, s.errno_value());
+}
+
+void OpAccess(fuse_req_t req, fuse_ino_t ino, int mask) {
+  // Mounted with default_permissions: the kernel checks modes; this only
+  // answers whether the inode exists.
+  auto r = Self(req)->meta()->GetAttr(ino);
+  fuse_reply_err(req, r.ok() ? 0 : r.status().errno_value());
+}
+
+void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi) {
+  if ((mode & ~FALLOC_FL_KEEP_SIZE) != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
+  if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
+  const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+  Status s;
+  if (fi != nullptr && fi->fh != 0) {
+    s = File(fi)->file->Fallocate(offset, length, keep_size).status();
+  } else {
+    s = Self(req)->meta()->Allocate(ino, offset, length, !keep_size).status();
+  }
+  if (!s.ok()) return ReplyError(req, s);
+  fuse_reply_err(req, 0);
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops{};
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
+  ops.forget_multi = OpForgetMulti;
+  ops.getattr = OpGetAttr;
+  ops.setattr = OpSetAttr;
+  ops.readlink = OpReadLink;
+  ops.mknod = OpMknod;
+  ops.mkdir = OpMkdir;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmdir;
+  ops.symlink = OpSymlink;
+  ops.rename = OpRename;
+  ops.link = OpLink;
+  ops.open = OpOpen;
+  ops.read = OpRead;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.release = OpRelease;
+  ops.fsync = OpFsync;
+  ops.opendir = OpOpenDir;
+  ops.readdir = OpReadDir;
+  ops.readdirplus = OpReadDirPlus;
+  ops.releasedir = OpReleaseDir;
+  ops.fsyncdir = OpFsyncDir;
+  ops.statfs = OpStatFs;
+  ops.setxattr = OpSetXattr;
+  ops.getxattr = OpGetXattr;
+  ops.listxattr = OpListXattr;
+  ops.removexattr = OpRemoveXattr;
+  ops.access = OpAccess;
+  ops.create = OpCreate;
+  ops.fallocate = OpFallocate;
+  return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& ScalefsFuse::Ops() {
+  static const fuse_lowlevel_ops ops = MakeOps();
+  return ops;
+}
+
+struct stat ScalefsFuse::ToStat(meta::Attr attr) {
+  if (S_ISREG(attr.mode())) {
+    if (std::shared_ptr<OpenFile> f = files_.Find(attr.ino())) f->AdjustAttr(&attr);
+  }
+  struct stat st {};
+  st.st_ino = attr.ino();
+  st.st_mode = attr.mode();
+  st.st_nlink = attr.nlink();
+  st.st_uid = attr.uid();
+  st.st_gid = attr.gid();
+  st.st_size = attr.size();
+  st.st_blocks = attr.blocks();
+  st.st_blksize = kDefaultStripeUnit;
+  st.st_rdev = attr.rdev();
+  st.st_atim = ToTimespec(attr.atime_ns());
+  st.st_mtim = ToTimespec(attr.mtime_ns());
+  st.st_ctim = ToTimespec(attr.ctime_ns());
+  return st;
+}
+
+fuse_entry_param ScalefsFuse::ToEntry(const meta::Attr& attr) {
+  fuse_entry_param e{};
+  e.ino = attr.ino();
+  e.generation = attr.generation();
+  e.attr = ToStat(attr);
+  e.attr_timeout = timeouts_.attr;
+  e.entry_timeout = timeouts_.entry;
+  return e;
+}
+
+}  // namespace scalefs

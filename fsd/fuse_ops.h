@@ -1,0 +1,47 @@
+// The FUSE low-level operations of a scalefs mount. FUSE inode numbers are
+// meta's (root is 1 on both sides), so lookup counts need no table and
+// forget does nothing.
+#pragma once
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "fsd/meta_client.h"
+#include "fsd/open_file.h"
+#include "fsd/pair_client.h"
+
+namespace scalefs {
+
+struct FuseTimeouts {
+  double attr = 1.0;
+  double entry = 1.0;
+};
+
+class ScalefsFuse {
+ public:
+  ScalefsFuse(MetaClient* meta, ChunkPool* pool, FuseTimeouts timeouts);
+
+  // The operation table; each op finds this object as the session userdata.
+  static const fuse_lowlevel_ops& Ops();
+
+  MetaClient* meta() { return meta_; }
+  ChunkPool* pool() { return pool_; }
+  OpenFileTable& files() { return files_; }
+  const FuseTimeouts& timeouts() const { return timeouts_; }
+
+  // struct stat of meta's attr, corrected by this client's uncommitted writes.
+  struct stat ToStat(meta::Attr attr);
+  fuse_entry_param ToEntry(const meta::Attr& attr);
+
+ private:
+  MetaClient* const meta_;
+  ChunkPool* const pool_;
+  const FuseTimeouts timeouts_;
+  OpenFileTable files_;
+};
+
+}  // namespace scalefs

@@ -1,0 +1,45 @@
+#include "fsd/mount_options.h"
+
+#include <gtest/gtest.h>
+
+namespace scalefs {
+
+TEST(MountOptionsTest, ScalefsMount) {
+  MountOptions o;
+  ASSERT_TRUE(ParseMountArgs({"127.0.0.1:7600", "/mnt/x", "-o",
+                              "allow_other,attr_timeout=0.5,entry_timeout=2", "-f"},
+                             false, &o)
+                  .ok());
+  EXPECT_EQ(o.meta, "127.0.0.1:7600");
+  EXPECT_EQ(o.mountpoint, "/mnt/x");
+  EXPECT_TRUE(o.foreground);
+  EXPECT_DOUBLE_EQ(o.attr_timeout, 0.5);
+  EXPECT_DOUBLE_EQ(o.entry_timeout, 2);
+  EXPECT_EQ(FuseOptionString(o, "h:1"),
+            "default_permissions,fsname=scalefs#h:1,subtype=scalefs,allow_other");
+}
+
+TEST(MountOptionsTest, HelperIgnoresFstabOptions) {
+  MountOptions o;
+  ASSERT_TRUE(ParseMountArgs({"scalefs#h:7600", "/mnt", "-o", "rw,noauto,_netdev,nosuid", "-n"},
+                             true, &o)
+                  .ok());
+  EXPECT_EQ(o.meta, "h:7600");
+  EXPECT_FALSE(o.foreground);
+  EXPECT_EQ(o.fuse_options, (std::vector<std::string>{"rw", "nosuid"}));
+  EXPECT_EQ(o.ignored.size(), 2u);
+}
+
+TEST(MountOptionsTest, Errors) {
+  MountOptions o;
+  EXPECT_FALSE(ParseMountArgs({"-", "/mnt", "-o", "bogus"}, false, &o).ok());
+  EXPECT_FALSE(ParseMountArgs({"-"}, false, &o).ok());
+  EXPECT_FALSE(ParseMountArgs({"-", "/mnt", "-o"}, false, &o).ok());
+  EXPECT_FALSE(ParseMountArgs({"-", "/mnt", "-o", "attr_timeout=x"}, false, &o).ok());
+  EXPECT_FALSE(ParseMountArgs({"-", "/mnt", "-z"}, false, &o).ok());
+  MountOptions d;
+  EXPECT_TRUE(ParseMountArgs({"-", "/mnt"}, false, &d).ok());
+  EXPECT_EQ(d.meta, "-");
+}
+
+}  // namespace scalefs
