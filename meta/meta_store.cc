@@ -1027,7 +1027,10 @@ Result<Pair> MetaStore::PairAdd(const std::string& name, const std::string& addr
                              " is configured with peer " + info[i].peer_address() + ", not " +
                              other);
     }
-    if (!info[i].pair_name().empty()) {
+    // A member already joined to this very pair id is a retry of an add
+    // that failed half-way (meta persists the pair only after both joins).
+    const bool retry = info[i].pair_name() == name && info[i].pair_id() == id;
+    if (!info[i].pair_name().empty() && !retry) {
       return Status::Exists(std::string("member ") + labels[i] + " at " + addrs[i] +
                             " already belongs to pair " + info[i].pair_name());
     }

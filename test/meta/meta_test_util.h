@@ -54,6 +54,10 @@ class FakeChunkMember final : public chunk::Chunk::Service {
     std::lock_guard<std::mutex> l(mu_);
     info_.set_pair_name(name);
   }
+  void set_pair_id(uint32_t id) {
+    std::lock_guard<std::mutex> l(mu_);
+    info_.set_pair_id(id);
+  }
   chunk::JoinRequest last_join() {
     std::lock_guard<std::mutex> l(mu_);
     return join_;

@@ -80,6 +80,15 @@ TEST_F(MetaPairTest, RefusesUnreachableWrongPeerAndJoinedMembers) {
   EXPECT_NE(r.status().message().find("already belongs to pair other"), std::string::npos);
   EXPECT_EQ(j.b.joins(), 0);
   EXPECT_TRUE(store_->PairList().empty());
+
+  // A half-finished add (A joined, then B refused) can be retried.
+  testing::FakePair h(1 << 20, 1 << 20);
+  h.b.set_pair_name("elsewhere");
+  EXPECT_EQ(store_->PairAdd("h", h.a.address(), h.b.address()).status().code(), Code::kExists);
+  h.a.set_pair_name("h");  // as if A's Join had gone through
+  h.a.set_pair_id(1);
+  h.b.set_pair_name("");
+  EXPECT_TRUE(store_->PairAdd("h", h.a.address(), h.b.address()).ok());
 }
 
 }  // namespace
