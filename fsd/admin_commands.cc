@@ -57,7 +57,7 @@ void TellParent(int fd, char status) {
 int Mount(const MountOptions& opts, int report_fd) {
   const std::string meta_addr = ResolveMetaAddress(opts.meta == "-" ? "" : opts.meta);
   MetaClient meta(meta_addr);
-  Status s = meta.Ping(std::min(FLAGS_meta_timeout_ms, 10000));
+  Status s = meta.Ping(std::min(FLAGS_meta_timeout_ms, 5000));
   if (!s.ok()) {
     std::cerr << "scalefs mount: cannot reach meta at " << meta_addr << ": " << s.ToString()
               << "\n";
@@ -84,7 +84,6 @@ int Mount(const MountOptions& opts, int report_fd) {
     if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
       std::cerr << "scalefs mount: cannot mount on " << opts.mountpoint << "\n";
     } else {
-      LOG(INFO) << "mounted scalefs#" << meta_addr << " on " << opts.mountpoint;
       if (report_fd >= 0) {
         // Detach like fuse_daemonize, now that the mount exists.
         TellParent(report_fd, 0);
@@ -101,6 +100,7 @@ int Mount(const MountOptions& opts, int report_fd) {
         if (null_fd > 2) close(null_fd);
         if (log_fd > 2 && log_fd != null_fd) close(log_fd);
       }
+      LOG(INFO) << "mounted scalefs#" << meta_addr << " on " << opts.mountpoint;
       fuse_loop_config* cfg = fuse_loop_cfg_create();
       fuse_loop_cfg_set_idle_threads(cfg, FLAGS_max_idle_threads);
       fuse_loop_cfg_set_max_threads(cfg, FLAGS_max_threads);
