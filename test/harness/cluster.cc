@@ -63,6 +63,8 @@ bool IsMounted(const std::string& dir) {
 Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
   char tmpl[] = "/tmp/scalefs-test-XXXXXX";
   dir_ = mkdtemp(tmpl);
+  // Other users must reach the mount point: tests switch uid to check permissions.
+  chmod(dir_.c_str(), 0755);
   mnt_ = dir_ + "/mnt";
   fs::create_directories(mnt_);
   fs::create_directories(dir_ + "/log");

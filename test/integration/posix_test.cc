@@ -236,11 +236,17 @@ TEST_F(PosixTest, PermissionsAreEnforcedForOtherUsers) {
   ASSERT_SYS(chmod(dir_.c_str(), 0755));
   pid_t pid = fork();
   if (pid == 0) {
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
-    if (open(P("secret").c_str(), O_RDONLY) != -1 || errno != EACCES) _exit(11);
-    if (open(P("new").c_str(), O_CREAT | O_WRONLY, 0644) != -1 || errno != EACCES) _exit(12);
-    if (chmod(P("secret").c_str(), 0777) != -1 || errno != EPERM) _exit(13);
-    if (access(P("secret").c_str(), R_OK) != -1 || errno != EACCES) _exit(14);
+    // Exit status: the failed step; its errno goes to stderr.
+    auto fail = [](int step) {
+      fprintf(stderr, "non-owner step %d: errno %s\n", step, strerrorname_np(errno));
+      _exit(step);
+    };
+    if (setgid(65534) != 0 || setuid(65534) != 0) fail(10);
+    if (open(P("secret").c_str(), O_RDONLY) != -1 || errno != EACCES) fail(11);
+    if (open(P("new").c_str(), O_CREAT | O_WRONLY, 0644) != -1 || errno != EACCES) fail(12);
+    errno = 0;
+    if (chmod(P("secret").c_str(), 0777) != -1 || errno != EPERM) fail(13);
+    if (access(P("secret").c_str(), R_OK) != -1 || errno != EACCES) fail(14);
     _exit(0);
   }
   int status = 0;
