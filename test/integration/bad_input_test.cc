@@ -149,7 +149,7 @@ TEST_F(BadInputTest, PairAddWithUnreachableOrUsedMembersIsRefused) {
   // Unreachable member.
   int dead = FreePort();
   EXPECT_NE(cluster_->Cli({"pair", "add", "ghost", "127.0.0.1:" + std::to_string(dead),
-                           cluster_->MemberAddress(1, 1)}, &out), 0);
+                           "127.0.0.1:" + std::to_string(FreePort())}, &out), 0);
   EXPECT_NE(out.find("unreachable"), std::string::npos) << out;
   // Members that already belong to a pair.
   EXPECT_NE(cluster_->Cli({"pair", "add", "again", cluster_->MemberAddress(0, 0),
