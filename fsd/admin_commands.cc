@@ -7,22 +7,31 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
+#include <thread>
 
 #include "common/cluster_config.h"
+#include "common/layout.h"
 #include "fsd/fuse_ops.h"
 #include "fsd/meta_client.h"
 #include "fsd/mount_options.h"
 #include "fsd/pair_client.h"
+#include "fsd/pair_status.h"
+#include "fsd/replica_verifier.h"
 
 DECLARE_int32(meta_timeout_ms);
 
 DEFINE_string(log_file, "", "where a daemonized mount writes its log (default: nowhere)");
 DEFINE_int32(max_idle_threads, 16, "idle FUSE worker threads kept by a mount");
 DEFINE_int32(max_threads, 64, "FUSE worker threads of a mount at most");
+DEFINE_string(prefer_member, "auto",
+              "member a mount sends each write and read to first: a, b, or auto (the member "
+              "that sequences the region); the other one stays the failover");
 
 extern char** environ;
 
@@ -35,7 +44,9 @@ const char kUsage[] =
     "  umount MOUNTPOINT                       unmount (fusermount3 -u)\n"
     "  pair add NAME ADDR_A ADDR_B             register a storage pair\n"
     "  pair list                               list storage pairs\n"
-    "  status                                  pairs, capacity and free space\n"
+    "  status [--watch [SECONDS]]              pairs as /proc/drbd shows them, capacity, free\n"
+    "  verify [PAIR] [--repair] [--range-mib N]  compare the members of each pair block by\n"
+    "                                          block; exit 0 only when identical\n"
     "  fsck                                    check meta's consistency\n"
     "The meta address: --meta, else $SCALEFS_META, else the local cluster's.\n"
     "As mount.scalefs: mount.scalefs META DIR [-o opts]\n";
@@ -64,7 +75,9 @@ int Mount(const MountOptions& opts, int report_fd) {
     return 1;
   }
   if (opts.fake) return 0;
-  ChunkPool pool(&meta);
+  int prefer = -1;
+  if (!ParsePreferMember(FLAGS_prefer_member, &prefer).ok()) return 2;
+  ChunkPool pool(&meta, prefer);
   ScalefsFuse fs(&meta, &pool, FuseTimeouts{opts.attr_timeout, opts.entry_timeout});
 
   const std::string fuse_opts = FuseOptionString(opts, meta_addr);
@@ -161,6 +174,9 @@ int RunMount(const std::vector<std::string>& args, bool helper, const std::strin
     return 1;
   }
   opts.mountpoint = real;
+  int prefer = -1;
+  s = ParsePreferMember(FLAGS_prefer_member, &prefer);
+  if (!s.ok()) return Usage((s.message() + "\n").c_str());
   for (const std::string& o : opts.ignored) LOG(INFO) << "ignoring mount option " << o;
   if (opts.foreground || opts.fake) return Mount(opts, -1);
 
@@ -236,24 +252,182 @@ int RunPair(const std::vector<std::string>& args, const std::string& meta_flag) 
 }
 
 int RunStatus(const std::vector<std::string>& args, const std::string& meta_flag) {
-  if (!args.empty()) return Usage("status takes no arguments\n");
+  double watch = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::string value;
+    if (a == "--watch" || a == "-w") {
+      watch = 2;
+      if (i + 1 < args.size() && !args[i + 1].empty() && args[i + 1][0] != '-') value = args[++i];
+    } else if (a.rfind("--watch=", 0) == 0) {
+      value = a.substr(8);
+    } else {
+      return Usage(("status: unknown argument '" + a + "'\n").c_str());
+    }
+    if (!value.empty()) {
+      char* end = nullptr;
+      watch = strtod(value.c_str(), &end);
+      if (end == nullptr || *end != '\0' || !(watch >= 0.1)) {
+        return Usage(("status: bad --watch interval '" + value + "'\n").c_str());
+      }
+    }
+  }
   const std::string addr = ResolveMetaAddress(meta_flag);
-  MetaClient meta(addr);
+  MetaClient meta(addr, watch > 0 ? 5000 : 0);
+  for (;;) {
+    auto views = GatherPairViews(&meta, 2000);
+    std::string text;
+    if (watch > 0) {
+      const std::time_t now = std::time(nullptr);
+      char when[64];
+      strftime(when, sizeof(when), "%F %T", localtime(&now));
+      text += "\033[H\033[2J";  // clear the screen
+      text += "scalefs status, every " + std::to_string(watch).substr(0, 4) + "s    " + when + "\n";
+    }
+    text += "meta " + addr + "\n";
+    if (!views.ok()) {
+      if (watch <= 0) {
+        std::cerr << "scalefs status: " << views.status().ToString() << "\n";
+        return 1;
+      }
+      text += "meta unreachable: " + views.status().ToString() + "\n";
+    } else {
+      for (const PairView& v : *views) text += FormatPairView(v);
+      text += FormatTotals(*views);
+    }
+    fputs(text.c_str(), stdout);
+    fflush(stdout);
+    if (watch <= 0) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(watch * 1000)));
+  }
+}
+
+namespace {
+// "\rpair0: 45.2% (462.0M of 1.0G)  350.2 MB/s" on stderr, at most twice a second.
+class VerifyProgressLine {
+ public:
+  explicit VerifyProgressLine(std::string name)
+      : name_(std::move(name)), start_(std::chrono::steady_clock::now()) {}
+  void Update(uint64_t done, uint64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && now - last_ < std::chrono::milliseconds(500)) return;
+    last_ = now;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    fprintf(stderr, "\r%s: %5.1f%% (%s of %s)  %.1f MB/s   ", name_.c_str(),
+            total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total),
+            HumanBytes(done).c_str(), HumanBytes(total).c_str(),
+            secs > 0 ? static_cast<double>(done) / 1e6 / secs : 0.0);
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+  }
+
+ private:
+  const std::string name_;
+  const std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+void PrintRanges(const std::string& name, const RangeSet& ranges) {
+  for (const ByteSpan& s : ranges.Spans()) {
+    printf("%s: out of sync [%llu, +%llu)\n", name.c_str(),
+           static_cast<unsigned long long>(s.offset), static_cast<unsigned long long>(s.length));
+  }
+}
+
+std::unique_ptr<chunk::Chunk::Stub> VerifyStub(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageSize);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return chunk::Chunk::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+// Verifies (and with `repair` resyncs) one pair; true when its members end identical.
+bool VerifyPair(const meta::Pair& p, const VerifyOptions& options, bool repair) {
+  auto a = VerifyStub(p.address_a());
+  auto b = VerifyStub(p.address_b());
+  ReplicaVerifier verifier(a.get(), b.get(), p.capacity(), options);
+  VerifyProgressLine line(p.name());
+  auto differ = verifier.Verify([&](uint64_t done, uint64_t total) { line.Update(done, total); });
+  if (!differ.ok()) {
+    fprintf(stderr, "\n");
+    printf("%s: cannot verify: %s\n", p.name().c_str(), differ.status().ToString().c_str());
+    return false;
+  }
+  const uint64_t bs = options.block_size;
+  PrintRanges(p.name(), *differ);
+  printf("%s: %llu out-of-sync blocks of %llu (%.1f GiB checked)\n", p.name().c_str(),
+         static_cast<unsigned long long>((differ->bytes() + bs - 1) / bs),
+         static_cast<unsigned long long>(verifier.blocks()),
+         static_cast<double>(p.capacity()) / (1 << 30));
+  if (differ->empty()) return true;
+  if (!repair) return false;
+  Status s = verifier.Repair(*differ);
+  if (!s.ok()) {
+    printf("%s: repair failed: %s\n", p.name().c_str(), s.ToString().c_str());
+    return false;
+  }
+  auto left = verifier.Recheck(*differ);
+  if (!left.ok()) {
+    printf("%s: cannot verify the repair: %s\n", p.name().c_str(),
+           left.status().ToString().c_str());
+    return false;
+  }
+  PrintRanges(p.name(), *left);
+  printf("%s: resynced %llu blocks from member A; %llu out-of-sync blocks left\n",
+         p.name().c_str(), static_cast<unsigned long long>((differ->bytes() + bs - 1) / bs),
+         static_cast<unsigned long long>((left->bytes() + bs - 1) / bs));
+  return left->empty();
+}
+}  // namespace
+
+int RunVerify(const std::vector<std::string>& args, const std::string& meta_flag) {
+  bool repair = false;
+  VerifyOptions options;
+  std::string pair_arg;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--repair") {
+      repair = true;
+    } else if (a == "--range-mib" || a.rfind("--range-mib=", 0) == 0) {
+      std::string mib;
+      if (a.size() > 11) {
+        mib = a.substr(12);
+      } else if (i + 1 < args.size()) {
+        mib = args[++i];
+      }
+      char* end = nullptr;
+      const unsigned long long n = strtoull(mib.c_str(), &end, 10);
+      if (mib.empty() || *end != '\0' || n < 1 || n > 1024) {
+        return Usage(("verify: --range-mib wants 1..1024, not '" + mib + "'\n").c_str());
+      }
+      options.range_bytes = n << 20;
+    } else if (!a.empty() && a[0] == '-') {
+      return Usage(("verify: unknown argument '" + a + "'\n").c_str());
+    } else if (pair_arg.empty()) {
+      pair_arg = a;
+    } else {
+      return Usage("verify takes at most one PAIR\n");
+    }
+  }
+  MetaClient meta(ResolveMetaAddress(meta_flag));
   auto pairs = meta.PairList();
   if (!pairs.ok()) {
-    std::cerr << "scalefs status: " << pairs.status().ToString() << "\n";
+    std::cerr << "scalefs verify: " << pairs.status().ToString() << "\n";
     return 1;
   }
-  printf("meta %s\n", addr.c_str());
-  PrintPairs(*pairs);
-  uint64_t cap = 0, free_bytes = 0;
+  std::vector<meta::Pair> chosen;
   for (const meta::Pair& p : *pairs) {
-    cap += p.capacity();
-    free_bytes += p.free();
+    if (pair_arg.empty() || p.name() == pair_arg || std::to_string(p.id()) == pair_arg) {
+      chosen.push_back(p);
+    }
   }
-  printf("total: %zu pairs, capacity %s, free %s\n", pairs->size(), HumanBytes(cap).c_str(),
-         HumanBytes(free_bytes).c_str());
-  return 0;
+  if (!pair_arg.empty() && chosen.empty()) {
+    return Usage(("verify: no pair named '" + pair_arg + "'\n").c_str());
+  }
+  bool identical = true;
+  for (const meta::Pair& p : chosen) identical = VerifyPair(p, options, repair) && identical;
+  return identical ? 0 : 1;
 }
 
 int RunFsck(const std::vector<std::string>& args, const std::string& meta_flag) {

@@ -14,6 +14,8 @@ int RunMount(const std::vector<std::string>& args, bool helper, const std::strin
 int RunUmount(const std::vector<std::string>& args);
 int RunPair(const std::vector<std::string>& args, const std::string& meta_flag);
 int RunStatus(const std::vector<std::string>& args, const std::string& meta_flag);
+// Exit 0 only when the members of every pair verified are identical.
+int RunVerify(const std::vector<std::string>& args, const std::string& meta_flag);
 int RunFsck(const std::vector<std::string>& args, const std::string& meta_flag);
 
 // "1.5G" style, binary units.

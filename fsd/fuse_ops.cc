@@ -1,5 +1,6 @@
 #include "fsd/fuse_ops.h"
 
+#include <fcntl.h>
 #include <glog/logging.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -204,6 +205,8 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto* h = new FileHandle{Self(req)->files().Acquire(r->attr())};
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;  // close-to-open: drop pages another client may have changed
+  // O_DIRECT: every read and write of this handle reaches fsd, uncached.
+  if (fi->flags & O_DIRECT) fi->direct_io = 1;
   if (fuse_reply_open(req, fi) != 0) {
     Self(req)->files().Release(ino);
     delete h;
@@ -225,6 +228,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   auto* h = new FileHandle{Self(req)->files().Acquire(r->attr())};
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;
+  if (fi->flags & O_DIRECT) fi->direct_io = 1;
   fuse_entry_param e = Self(req)->ToEntry(r->attr());
   if (fuse_reply_create(req, &e, fi) != 0) {
     Self(req)->files().Release(r->attr().ino());

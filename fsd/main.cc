@@ -14,8 +14,9 @@ DEFINE_string(meta, "", "address of scalefs-meta (else $SCALEFS_META, else the l
 
 namespace {
 
-// Long options ("--name[=value]" anywhere on the line) go to gflags; the
-// rest (subcommand, its arguments, -o and -f) stay in order.
+// Long options that name a gflags flag ("--name[=value]" anywhere on the
+// line) go to gflags; the rest (subcommand, its arguments and options such as
+// verify's --repair, -o and -f) stay in order for the subcommand.
 bool SplitFlags(int argc, char** argv, std::vector<std::string>* flags,
                 std::vector<std::string>* rest) {
   for (int i = 1; i < argc; ++i) {
@@ -23,10 +24,17 @@ bool SplitFlags(int argc, char** argv, std::vector<std::string>* flags,
     if (a.size() > 2 && a.rfind("--", 0) == 0) {
       std::string name = a.substr(2, a.find('=') == std::string::npos ? std::string::npos
                                                                         : a.find('=') - 2);
-      flags->push_back(a);
       gflags::CommandLineFlagInfo info;
-      if (a.find('=') == std::string::npos && gflags::GetCommandLineFlagInfo(name.c_str(), &info) &&
-          info.type != "bool") {
+      const bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info) ||
+                         (name.rfind("no", 0) == 0 &&
+                          gflags::GetCommandLineFlagInfo(name.substr(2).c_str(), &info) &&
+                          info.type == "bool");
+      if (!known) {
+        rest->push_back(a);
+        continue;
+      }
+      flags->push_back(a);
+      if (a.find('=') == std::string::npos && info.type != "bool") {
         if (i + 1 >= argc) {
           std::cerr << "scalefs: " << a << " needs a value\n";
           return false;
@@ -69,6 +77,7 @@ int main(int argc, char** argv) {
   if (cmd == "umount" || cmd == "unmount") return scalefs::RunUmount(args);
   if (cmd == "pair") return scalefs::RunPair(args, FLAGS_meta);
   if (cmd == "status") return scalefs::RunStatus(args, FLAGS_meta);
+  if (cmd == "verify") return scalefs::RunVerify(args, FLAGS_meta);
   if (cmd == "fsck") return scalefs::RunFsck(args, FLAGS_meta);
   if (cmd == "help" || cmd == "-h") {
     std::cout << scalefs::kUsage;

@@ -92,6 +92,19 @@ Status ParseMountArgs(const std::vector<std::string>& args, bool helper, MountOp
   return Status::OK();
 }
 
+Status ParsePreferMember(const std::string& value, int* member) {
+  if (value == "a" || value == "A") {
+    *member = 0;
+  } else if (value == "b" || value == "B") {
+    *member = 1;
+  } else if (value == "auto") {
+    *member = -1;
+  } else {
+    return Status::Invalid("--prefer_member wants a, b or auto, not '" + value + "'");
+  }
+  return Status::OK();
+}
+
 std::string FuseOptionString(const MountOptions& opts, const std::string& meta_address) {
   std::string s = "default_permissions,fsname=scalefs#" + meta_address + ",subtype=scalefs";
   for (const std::string& o : opts.fuse_options) s += "," + o;

@@ -30,6 +30,9 @@ Status ParseMountOptionString(const std::string& opts, MountOptions* out);
 // where -f means fake, as mount(8) passes it).
 Status ParseMountArgs(const std::vector<std::string>& args, bool helper, MountOptions* out);
 
+// --prefer_member: "a" -> 0, "b" -> 1, "auto" -> -1 (the region's sequencer).
+Status ParsePreferMember(const std::string& value, int* member);
+
 // The -o value handed to libfuse: default_permissions, fsname, subtype and
 // the pass-through options.
 std::string FuseOptionString(const MountOptions& opts, const std::string& meta_address);

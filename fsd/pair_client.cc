@@ -68,18 +68,29 @@ Status PairClient::WritePart(int first, uint64_t dev_offset, std::string data) {
   chunk::WriteRequest req;
   req.set_offset(dev_offset);
   req.set_data(std::move(data));
-  return WithFailover(first, "Write", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+  writes_first_[first].fetch_add(1, std::memory_order_relaxed);
+  int attempts = 0;
+  Status s = WithFailover(first, "Write", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+    ++attempts;
     chunk::WriteReply rep;
     return stub->Write(ctx, req, &rep);
   });
+  if (attempts > 1) write_failovers_.fetch_add(1, std::memory_order_relaxed);
+  return s;
 }
 
-Status PairClient::ReadPart(uint64_t dev_offset, uint64_t length, char* out) {
+std::string PairClient::WriteCounters() const {
+  return "writes sent first to A " + std::to_string(writes_first_[0].load()) + ", to B " +
+         std::to_string(writes_first_[1].load()) + "; failed over " +
+         std::to_string(write_failovers_.load());
+}
+
+Status PairClient::ReadPart(int first, uint64_t dev_offset, uint64_t length, char* out) {
   chunk::ReadRequest req;
   req.set_offset(dev_offset);
   req.set_length(length);
   chunk::ReadReply rep;
-  const int first = static_cast<int>(next_read_.fetch_add(1) % 2);
+  if (first < 0) first = static_cast<int>(next_read_.fetch_add(1) % 2);
   Status s = WithFailover(first, "Read", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
     return stub->Read(ctx, req, &rep);
   });
@@ -102,7 +113,19 @@ Status PairClient::Flush() {
   });
 }
 
-ChunkPool::ChunkPool(MetaClient* meta) : meta_(meta) {}
+ChunkPool::ChunkPool(MetaClient* meta, int prefer_member)
+    : meta_(meta), prefer_member_(prefer_member) {
+  if (prefer_member_ >= 0) {
+    LOG(INFO) << "sending every chunk request first to member " << (prefer_member_ == 0 ? "A" : "B");
+  }
+}
+
+ChunkPool::~ChunkPool() {
+  std::shared_lock lock(mu_);
+  for (const auto& [id, pair] : pairs_) {
+    LOG(INFO) << "pair " << pair->pair().name() << ": " << pair->WriteCounters();
+  }
+}
 
 Status ChunkPool::Refresh() {
   auto pairs = meta_->PairList();
@@ -139,7 +162,7 @@ Status ChunkPool::Write(const WritePiece& piece) {
   std::shared_ptr<PairClient> pair = *pc;
   std::vector<DevicePart> parts = SplitByRegion(piece.dev_offset, piece.length());
   auto write_part = [&](const DevicePart& p) {
-    return pair->WritePart(p.member, p.dev_offset,
+    return pair->WritePart(prefer_member_ >= 0 ? prefer_member_ : p.member, p.dev_offset,
                            piece.Bytes(p.dev_offset - piece.dev_offset, p.length));
   };
   std::vector<std::future<Status>> rest;
@@ -159,7 +182,7 @@ Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char
   if (!pc.ok()) return pc.status();
   for (uint64_t done = 0; done < length;) {
     const uint64_t n = std::min(length - done, kMaxIoSize);
-    Status s = (*pc)->ReadPart(dev_offset + done, n, out + done);
+    Status s = (*pc)->ReadPart(prefer_member_, dev_offset + done, n, out + done);
     if (!s.ok()) return s;
     done += n;
   }

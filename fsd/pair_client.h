@@ -1,7 +1,7 @@
 // Data I/O to storage pairs. Each pair has two members that both accept
 // reads and writes (dual primary); a write goes first to the member that
-// sequences its 1 MiB device region, and to the other one when that member
-// is unreachable (multipath).
+// sequences its 1 MiB device region (or to the member --prefer_member names),
+// and to the other one when that member is unreachable (multipath).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -30,8 +30,12 @@ class PairClient {
   const meta::Pair& pair() const { return pair_; }
   // One region-sized write, tried on `first` then on the other member.
   Status WritePart(int first, uint64_t dev_offset, std::string data);
-  // A read of at most kMaxIoSize into `out`, alternating members.
-  Status ReadPart(uint64_t dev_offset, uint64_t length, char* out);
+  // A read of at most kMaxIoSize into `out`, tried on `first` (-1:
+  // alternating members) then on the other member.
+  Status ReadPart(int first, uint64_t dev_offset, uint64_t length, char* out);
+  // "writes sent first to A 10, to B 12; failed over 0": tests check that
+  // both members received client writes.
+  std::string WriteCounters() const;
   // fdatasync on both members.
   Status Flush();
 
@@ -44,13 +48,19 @@ class PairClient {
   int retry_ms_;
   std::unique_ptr<chunk::Chunk::Stub> stubs_[2];
   std::atomic<uint64_t> next_read_{0};
+  std::atomic<uint64_t> writes_first_[2] = {0, 0};
+  std::atomic<uint64_t> write_failovers_{0};
 };
 
 // All pairs of the cluster, by pair id, refreshed from meta when an unknown
 // id shows up.
 class ChunkPool {
  public:
-  explicit ChunkPool(MetaClient* meta);
+  // prefer_member: -1 sends each request first to the member that sequences
+  // its region; 0 or 1 sends every request first to A or B (the other
+  // member forwards), which tests use to make writes conflict.
+  explicit ChunkPool(MetaClient* meta, int prefer_member = -1);
+  ~ChunkPool();  // logs the write counters of each pair
 
   // Writes a planned piece (zero padding included), in parallel per region.
   Status Write(const WritePiece& piece);
@@ -62,6 +72,7 @@ class ChunkPool {
   Status Refresh();
 
   MetaClient* meta_;
+  const int prefer_member_;
   std::shared_mutex mu_;
   std::map<uint32_t, std::shared_ptr<PairClient>> pairs_;
 };

@@ -42,4 +42,16 @@ TEST(MountOptionsTest, Errors) {
   EXPECT_EQ(d.meta, "-");
 }
 
+TEST(MountOptionsTest, PreferMember) {
+  int m = 7;
+  ASSERT_TRUE(ParsePreferMember("a", &m).ok());
+  EXPECT_EQ(m, 0);
+  ASSERT_TRUE(ParsePreferMember("b", &m).ok());
+  EXPECT_EQ(m, 1);
+  ASSERT_TRUE(ParsePreferMember("auto", &m).ok());
+  EXPECT_EQ(m, -1);
+  EXPECT_FALSE(ParsePreferMember("c", &m).ok());
+  EXPECT_FALSE(ParsePreferMember("", &m).ok());
+}
+
 }  // namespace scalefs
