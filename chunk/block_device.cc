@@ -19,7 +19,9 @@ namespace scalefs {
 Result<std::unique_ptr<BlockDevice>> BlockDevice::Open(const std::string& path,
                                                        uint64_t create_size) {
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  bool created = false;
   if (fd < 0 && errno == ENOENT && create_size > 0) {
+    created = true;
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Status::FromErrno(errno, "create device " + path);
     // Sparse: the image takes disk space only where written.
@@ -50,7 +52,9 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::Open(const std::string& path,
     ::close(fd);
     return Status::Invalid(path + " is neither a regular file nor a block device");
   }
-  return std::unique_ptr<BlockDevice>(new BlockDevice(path, fd, size));
+  auto device = std::unique_ptr<BlockDevice>(new BlockDevice(path, fd, size));
+  device->created_ = created;
+  return device;
 }
 
 BlockDevice::~BlockDevice() { ::close(fd_); }

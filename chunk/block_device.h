@@ -23,6 +23,9 @@ class BlockDevice {
   BlockDevice& operator=(const BlockDevice&) = delete;
 
   uint64_t size() const { return size_; }
+  // True when Open created the image just now: nothing recorded about an
+  // earlier device at this path (membership, dirty regions) applies to it.
+  bool created() const { return created_; }
   const std::string& path() const { return path_; }
 
   // OK when [offset, offset+length) lies inside the device and length is at
@@ -47,6 +50,7 @@ class BlockDevice {
   const std::string path_;
   const int fd_;
   const uint64_t size_;
+  bool created_ = false;
 };
 
 // Parses "4096", "64K", "512M", "1G", "2T" (powers of 1024) into bytes.

@@ -1,5 +1,8 @@
 #include "chunk/chunk_server.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 
 #include <glog/logging.h>
@@ -24,11 +27,35 @@ Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions
   server->device_ = std::move(*device);
   const std::string state_path =
       options.state_path.empty() ? options.device_path + ".state" : options.state_path;
+  const std::string dirty_path = state_path + ".bitmap";
+  if (server->device_->created()) {
+    // A new, empty device: whatever the old state said about the device that
+    // was here (pair, generation, dirty regions) is not true of this one. It
+    // starts unjoined with a new uuid; the peer joins it and syncs it fully.
+    if (::unlink(state_path.c_str()) == 0) {
+      LOG(WARNING) << "device " << options.device_path << " is new: discarded " << state_path;
+    }
+    ::unlink(dirty_path.c_str());
+  }
   auto state = MemberState::Open(state_path);
   if (!state.ok()) return state.status();
   server->state_ = std::move(*state);
+  const uint64_t regions =
+      (server->device_->size() + DirtyMap::kRegionSize - 1) / DirtyMap::kRegionSize;
+  auto dirty = DirtyMap::Open(dirty_path, regions);
+  if (!dirty.ok()) return dirty.status();
+  server->dirty_ = std::move(*dirty);
+  PairReplicatorOptions ro;
+  ro.listen_address = options.listen_address;
+  ro.peer_address = options.peer_address;
+  ro.meta_address = options.meta_address;
+  ro.peer_timeout_ms = options.peer_timeout_ms;
+  ro.resync_rate = options.resync_rate;
+  // Ping and poll several times per peer deadline, so a member notices
+  // changes (and its read lease, half the deadline, stays fresh) in time.
+  ro.monitor_interval_ms = std::clamp(options.peer_timeout_ms / 4, 50, 500);
   server->replicator_ = std::make_unique<PairReplicator>(
-      server->device_.get(), server->state_.get(), options.peer_address, options.peer_timeout_ms);
+      server->device_.get(), server->state_.get(), server->dirty_.get(), std::move(ro));
   server->service_ = std::make_unique<ChunkService>(options.listen_address, server->device_.get(),
                                                     server->state_.get(),
                                                     server->replicator_.get());
@@ -46,6 +73,7 @@ Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions
   if (!server->server_ || server->port_ == 0) {
     return Status::Unavailable("cannot listen on " + options.listen_address);
   }
+  server->replicator_->Start();
   const Membership m = server->state_->membership();
   LOG(INFO) << "chunk member listening on " << options.listen_address << " (port "
             << server->port_ << "), device " << options.device_path << " of "
@@ -59,6 +87,7 @@ ChunkServer::~ChunkServer() { Shutdown(); }
 
 void ChunkServer::Shutdown() {
   if (!server_ || shut_down_.exchange(true)) return;
+  replicator_->Stop();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 

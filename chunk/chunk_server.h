@@ -12,6 +12,7 @@
 
 #include "chunk/block_device.h"
 #include "chunk/chunk_service.h"
+#include "chunk/dirty_map.h"
 #include "chunk/member_state.h"
 #include "chunk/pair_replicator.h"
 #include "common/status.h"
@@ -25,6 +26,8 @@ struct ChunkServerOptions {
   std::string state_path;      // empty: <device_path>.state
   uint64_t create_size = 0;    // create the device as a sparse file if missing
   int peer_timeout_ms = 5000;
+  std::string meta_address;    // empty: the address meta gave at join
+  uint64_t resync_rate = 0;    // bytes/s, 0 = unlimited
 };
 
 class ChunkServer {
@@ -44,6 +47,7 @@ class ChunkServer {
 
   std::unique_ptr<BlockDevice> device_;
   std::unique_ptr<MemberState> state_;
+  std::unique_ptr<DirtyMap> dirty_;
   std::unique_ptr<PairReplicator> replicator_;
   std::unique_ptr<ChunkService> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -14,18 +14,19 @@ ChunkService::ChunkService(std::string listen_address, BlockDevice* device, Memb
 
 grpc::Status ChunkService::Read(grpc::ServerContext*, const chunk::ReadRequest* req,
                                 chunk::ReadReply* reply) {
-  // Either member serves any block: protocol C keeps both replicas current.
-  return ToGrpc(device_->Read(req->offset(), req->length(), reply->mutable_data()));
+  // Either member serves any block while UpToDate: protocol C keeps both
+  // replicas current; an outdated or resyncing member refuses.
+  return ToGrpc(replicator_->Read(req->offset(), req->length(), reply->mutable_data()));
 }
 
 grpc::Status ChunkService::Write(grpc::ServerContext*, const chunk::WriteRequest* req,
                                  chunk::WriteReply*) {
-  return ToGrpc(replicator_->Write(req->offset(), req->data(), req->forwarded()));
+  return ToGrpc(replicator_->Write(*req));
 }
 
 grpc::Status ChunkService::Replicate(grpc::ServerContext*, const chunk::ReplicateRequest* req,
                                      chunk::WriteReply*) {
-  return ToGrpc(replicator_->Replicate(req->offset(), req->data(), req->generation()));
+  return ToGrpc(replicator_->Replicate(*req));
 }
 
 grpc::Status ChunkService::Flush(grpc::ServerContext*, const chunk::FlushRequest* req,
@@ -44,6 +45,7 @@ grpc::Status ChunkService::Info(grpc::ServerContext*, const chunk::InfoRequest*,
   reply->set_generation(m.generation);
   reply->set_pair_id(m.pair_id);
   reply->set_device_uuid(state_->device_uuid());
+  replicator_->FillInfo(reply);
   return grpc::Status::OK;
 }
 
@@ -56,6 +58,7 @@ grpc::Status ChunkService::Join(grpc::ServerContext*, const chunk::JoinRequest* 
   m.peer_address = req->peer_address();
   m.generation = req->generation();
   m.capacity = req->capacity();
+  m.meta_address = req->meta_address();
   return ToGrpc(replicator_->Join(m));
 }
 
@@ -66,6 +69,19 @@ grpc::Status ChunkService::Checksum(grpc::ServerContext*, const chunk::ChecksumR
   if (!crcs.ok()) return ToGrpc(crcs.status());
   reply->mutable_crc32()->Add(crcs->begin(), crcs->end());
   return grpc::Status::OK;
+}
+
+grpc::Status ChunkService::ResyncRange(grpc::ServerContext*, const chunk::ResyncRangeRequest* req,
+                                       chunk::ResyncRangeReply* reply) {
+  Result<uint64_t> r = replicator_->ResyncRange(req->offset(), req->length());
+  if (!r.ok()) return ToGrpc(r.status());
+  reply->set_bytes(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status ChunkService::SyncState(grpc::ServerContext*, const chunk::SyncStateRequest* req,
+                                     chunk::SyncStateReply* reply) {
+  return ToGrpc(replicator_->SyncState(*req, reply));
 }
 
 }  // namespace scalefs

@@ -28,6 +28,10 @@ class ChunkService final : public chunk::Chunk::Service {
   grpc::Status Join(grpc::ServerContext*, const chunk::JoinRequest*, chunk::JoinReply*) override;
   grpc::Status Checksum(grpc::ServerContext*, const chunk::ChecksumRequest*,
                         chunk::ChecksumReply*) override;
+  grpc::Status ResyncRange(grpc::ServerContext*, const chunk::ResyncRangeRequest*,
+                           chunk::ResyncRangeReply*) override;
+  grpc::Status SyncState(grpc::ServerContext*, const chunk::SyncStateRequest*,
+                         chunk::SyncStateReply*) override;
 
  private:
   const std::string listen_address_;

@@ -20,6 +20,11 @@ DEFINE_string(size, "",
               "if --device does not exist, create it as a sparse file of this size "
               "(bytes, or with suffix K/M/G/T)");
 DEFINE_int32(peer_timeout_ms, 5000, "deadline of each call to the peer");
+DEFINE_string(meta, "",
+              "host:port of scalefs-meta, asked for the grant to write without the peer "
+              "(default: the address meta gave when it joined this member to a pair)");
+DEFINE_string(resync_rate, "0",
+              "resync bandwidth limit in bytes/s (suffix K/M/G allowed), 0 = unlimited");
 
 namespace {
 
@@ -87,7 +92,8 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "serve one member of a storage pair\n"
       "usage: scalefs-chunk --listen=HOST:PORT --device=PATH --peer=HOST:PORT "
-      "[--state=PATH] [--size=N[K|M|G|T]] [--peer_timeout_ms=MS]");
+      "[--state=PATH] [--size=N[K|M|G|T]] [--peer_timeout_ms=MS] [--meta=HOST:PORT] "
+      "[--resync_rate=BYTES]");
   FLAGS_logtostderr = true;  // daemons log to stderr; deploy/ redirects it
   std::string problem;
   if (!ParseFlags(argc, argv, &problem)) return Usage(problem);
@@ -104,6 +110,12 @@ int main(int argc, char** argv) {
   options.peer_address = FLAGS_peer;
   options.state_path = FLAGS_state;
   options.peer_timeout_ms = FLAGS_peer_timeout_ms;
+  options.meta_address = FLAGS_meta;
+  {
+    auto rate = scalefs::ParseByteSize(FLAGS_resync_rate);
+    if (!rate.ok()) return Usage("--resync_rate: " + rate.status().message());
+    options.resync_rate = *rate;
+  }
   if (!FLAGS_size.empty()) {
     auto size = scalefs::ParseByteSize(FLAGS_size);
     if (!size.ok()) return Usage("--size: " + size.status().message());

@@ -30,7 +30,7 @@ std::string NewUuid() {
   return out;
 }
 
-std::string Render(const std::string& uuid, const Membership& m) {
+std::string Render(const std::string& uuid, const Membership& m, const std::string& peer_uuid) {
   std::ostringstream o;
   o << "device_uuid=" << uuid << "\n"
     << "pair_name=" << m.pair_name << "\n"
@@ -38,7 +38,9 @@ std::string Render(const std::string& uuid, const Membership& m) {
     << "member_index=" << m.member_index << "\n"
     << "peer_address=" << m.peer_address << "\n"
     << "generation=" << m.generation << "\n"
-    << "capacity=" << m.capacity << "\n";
+    << "capacity=" << m.capacity << "\n"
+    << "meta_address=" << m.meta_address << "\n"
+    << "peer_device_uuid=" << peer_uuid << "\n";
   return o.str();
 }
 
@@ -79,7 +81,7 @@ Result<std::unique_ptr<MemberState>> MemberState::Open(const std::string& path) 
     LOG(INFO) << "new member state " << path << " device_uuid " << st->device_uuid_;
     return st;
   }
-  std::string uuid;
+  std::string uuid, peer_uuid;
   Membership m;
   std::string line;
   int lineno = 0;
@@ -104,10 +106,14 @@ Result<std::unique_ptr<MemberState>> MemberState::Open(const std::string& path) 
     else if (key == "peer_address") m.peer_address = value;
     else if (key == "generation") m.generation = num;
     else if (key == "capacity") m.capacity = num;
+    else if (key == "meta_address") m.meta_address = value;
+    else if (key == "peer_device_uuid") peer_uuid = value;
     // Unknown keys are from a newer version: keep going.
   }
   if (uuid.empty()) return Status::Invalid(path + ": no device_uuid");
-  return std::unique_ptr<MemberState>(new MemberState(path, uuid, m));
+  auto st = std::unique_ptr<MemberState>(new MemberState(path, uuid, m));
+  st->peer_device_uuid_ = peer_uuid;
+  return st;
 }
 
 Membership MemberState::membership() const {
@@ -156,11 +162,42 @@ Status MemberState::Join(const Membership& m) {
   return Status::OK();
 }
 
+Status MemberState::SetGeneration(uint64_t generation) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (generation == membership_.generation) return Status::OK();
+  if (generation < membership_.generation) {
+    return Status::Stale("stale generation " + std::to_string(generation) + " < ours " +
+                         std::to_string(membership_.generation));
+  }
+  Membership m = membership_;
+  m.generation = generation;
+  Status s = Save(m);
+  if (!s.ok()) return s;
+  membership_ = m;
+  LOG(INFO) << "pair " << m.pair_name << ": now at generation " << generation;
+  return Status::OK();
+}
+
+std::string MemberState::peer_device_uuid() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return peer_device_uuid_;
+}
+
+Status MemberState::SetPeerDeviceUuid(const std::string& uuid) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (uuid == peer_device_uuid_) return Status::OK();
+  const std::string old = peer_device_uuid_;
+  peer_device_uuid_ = uuid;
+  Status s = Save(membership_);
+  if (!s.ok()) peer_device_uuid_ = old;
+  return s;
+}
+
 Status MemberState::Save(const Membership& m) const {
   const std::string tmp = path_ + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno(errno, "create " + tmp);
-  Status s = WriteAll(fd, Render(device_uuid_, m), tmp);
+  Status s = WriteAll(fd, Render(device_uuid_, m, peer_device_uuid_), tmp);
   if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno(errno, "fsync " + tmp);
   ::close(fd);
   if (s.ok() && ::rename(tmp.c_str(), path_.c_str()) != 0) {

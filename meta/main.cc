@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::unique_ptr<scalefs::meta::MetaStore> store = std::move(opened.value());
+  store->set_listen_address(FLAGS_listen);  // members ask this address for grants
   scalefs::meta::MetaService service(store.get());
 
   grpc::ServerBuilder builder;

@@ -130,4 +130,28 @@ grpc::Status MetaService::Fsck(grpc::ServerContext*, const Empty*, FsckReply* re
   return grpc::Status::OK;
 }
 
+grpc::Status MetaService::RequestSolo(grpc::ServerContext*, const GrantRequest* req,
+                                      GrantReply* reply) {
+  Result<GrantReply> r = authority_.RequestSolo(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *reply = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::EndSolo(grpc::ServerContext*, const GrantRequest* req,
+                                  GrantReply* reply) {
+  Result<GrantReply> r = authority_.EndSolo(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *reply = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::PairState(grpc::ServerContext*, const PairStateRequest* req,
+                                    Pair* reply) {
+  Result<Pair> r = authority_.PairState(req->pair_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *reply = *r;
+  return grpc::Status::OK;
+}
+
 }  // namespace scalefs::meta

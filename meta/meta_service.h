@@ -3,13 +3,14 @@
 #pragma once
 
 #include "meta/meta_store.h"
+#include "meta/pair_authority.h"
 #include "proto/meta.grpc.pb.h"
 
 namespace scalefs::meta {
 
 class MetaService final : public Meta::Service {
  public:
-  explicit MetaService(MetaStore* store) : store_(store) {}
+  explicit MetaService(MetaStore* store) : store_(store), authority_(store) {}
 
   grpc::Status Lookup(grpc::ServerContext*, const LookupRequest*, AttrReply*) override;
   grpc::Status GetAttr(grpc::ServerContext*, const InodeRequest*, AttrReply*) override;
@@ -31,9 +32,13 @@ class MetaService final : public Meta::Service {
   grpc::Status PairAdd(grpc::ServerContext*, const PairAddRequest*, Pair*) override;
   grpc::Status PairList(grpc::ServerContext*, const Empty*, PairListReply*) override;
   grpc::Status Fsck(grpc::ServerContext*, const Empty*, FsckReply*) override;
+  grpc::Status RequestSolo(grpc::ServerContext*, const GrantRequest*, GrantReply*) override;
+  grpc::Status EndSolo(grpc::ServerContext*, const GrantRequest*, GrantReply*) override;
+  grpc::Status PairState(grpc::ServerContext*, const PairStateRequest*, Pair*) override;
 
  private:
   MetaStore* store_;
+  PairAuthority authority_;
 };
 
 }  // namespace scalefs::meta

@@ -1046,6 +1046,7 @@ Result<Pair> MetaStore::PairAdd(const std::string& name, const std::string& addr
     jr.set_peer_address(addrs[1 - i]);
     jr.set_generation(1);
     jr.set_capacity(capacity);
+    jr.set_meta_address(listen_address_);
     Status s = prober_.Join(addrs[i], jr);
     if (!s.ok()) {
       return s.Annotate(std::string("join member ") + labels[i] + " at " + addrs[i]);
@@ -1082,6 +1083,23 @@ std::vector<Pair> MetaStore::PairList() {
     out.back().set_free(space_.FreeBytes(id));
   }
   return out;
+}
+
+Result<Pair> MetaStore::UpdatePair(uint32_t id, const std::function<bool(Pair*)>& change) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pairs_.find(id);
+  if (it == pairs_.end()) return Status::NotFound("no pair with id " + std::to_string(id));
+  Pair p = it->second;
+  if (change(&p)) {
+    Txn txn(db_.get());
+    p.clear_free();
+    txn.batch.Put(PairKey(id), p.SerializeAsString());
+    Status s = ApplyLocked(&txn);
+    if (!s.ok()) return s;
+    it->second = p;
+  }
+  p.set_free(space_.FreeBytes(id));
+  return p;
 }
 
 FsckReply MetaStore::Fsck() { return MetaChecker(db_.get()).Check(); }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,6 +72,12 @@ class MetaStore {
   Result<Pair> PairAdd(const std::string& name, const std::string& address_a,
                        const std::string& address_b);
   std::vector<Pair> PairList();
+  // Runs `change` on pair `id` under the mutation lock; when it returns true
+  // the changed record is written in one synced batch. Returns the pair as
+  // it is afterwards (for PairAuthority's grants).
+  Result<Pair> UpdatePair(uint32_t id, const std::function<bool(Pair*)>& change);
+  // Meta's own address, handed to members at join so they can ask for grants.
+  void set_listen_address(std::string address) { listen_address_ = std::move(address); }
 
   FsckReply Fsck();
 
@@ -95,6 +102,7 @@ class MetaStore {
   uint64_t next_ino_ = 2;
   uint32_t next_pair_ = 1;
   uint64_t inode_count_ = 0;
+  std::string listen_address_;
 };
 
 }  // namespace scalefs::meta
