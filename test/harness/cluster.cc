@@ -111,9 +111,12 @@ std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
   for (int p = 0; p < options_.pairs; ++p) {
     for (int m = 0; m < 2; ++m) {
       if (MemberName(p, m) != name) continue;
-      return {bin + "/scalefs-chunk", "--listen=" + MemberAddress(p, m),
-              "--peer=" + MemberAddress(p, 1 - m), "--device=" + DevicePath(p, m),
-              "--size=" + std::to_string(options_.device_size)};
+      std::vector<std::string> argv{bin + "/scalefs-chunk", "--listen=" + MemberAddress(p, m),
+                                    "--peer=" + MemberAddress(p, 1 - m),
+                                    "--device=" + DevicePath(p, m),
+                                    "--size=" + std::to_string(options_.device_size)};
+      argv.insert(argv.end(), options_.chunk_flags.begin(), options_.chunk_flags.end());
+      return argv;
     }
   }
   return {};
@@ -203,9 +206,15 @@ Status Cluster::WaitMounted(const std::string& dir, const std::string& client_na
 }
 
 Status Cluster::MountAt(const std::string& dir, const std::string& client_name) {
+  return MountAt(dir, client_name, {});
+}
+
+Status Cluster::MountAt(const std::string& dir, const std::string& client_name,
+                        const std::vector<std::string>& flags) {
   fs::create_directories(dir);
   std::vector<std::string> argv{std::string(SCALEFS_BIN_DIR) + "/scalefs", "mount", meta_addr_, dir,
                                 "-f"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
   for (const auto& o : options_.mount_options) {
     argv.push_back("-o");
     argv.push_back(o);

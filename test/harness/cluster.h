@@ -23,6 +23,7 @@ struct ClusterOptions {
   uint64_t device_size = 1ull << 30;
   bool mount = true;
   std::vector<std::string> mount_options;  // extra -o options
+  std::vector<std::string> chunk_flags;    // extra scalefs-chunk flags, e.g. --peer_timeout_ms=1000
 };
 
 class Cluster {
@@ -56,6 +57,11 @@ class Cluster {
   // A second client of the same cluster at another mount point.
   Status MountAt(const std::string& dir, const std::string& client_name);
   Status UnmountAt(const std::string& dir, const std::string& client_name);
+  // MountAt with extra `scalefs mount` flags, e.g. {"--prefer_member=b"}.
+  Status MountAt(const std::string& dir, const std::string& client_name,
+                 const std::vector<std::string>& flags);
+  // The log of a daemon or client started by name.
+  std::string LogPath(const std::string& name) const { return dir_ + "/log/" + name + ".log"; }
 
   // Runs `scalefs --meta=<meta> args...`; returns the exit status.
   int Cli(const std::vector<std::string>& args, std::string* output = nullptr);
