@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <barrier>
 #include <cstring>
 #include <thread>
@@ -88,6 +89,24 @@ class PairTest : public ::testing::Test {
   void JoinBoth(uint64_t generation = 1) {
     ASSERT_TRUE(Join(0, JoinRequestFor(0, generation)).ok());
     ASSERT_TRUE(Join(1, JoinRequestFor(1, generation)).ok());
+    ASSERT_TRUE(WaitConnected());
+  }
+  chunk::InfoReply Info(int i) {
+    grpc::ClientContext ctx;
+    chunk::InfoReply info;
+    stub_[i]->Info(&ctx, chunk::InfoRequest(), &info);
+    return info;
+  }
+  // Member A drives the first handshake a moment after both joined.
+  bool WaitConnected() {
+    for (int i = 0; i < 100; ++i) {
+      const auto a = Info(0), b = Info(1);
+      if (a.connection_state() == "Connected" && b.connection_state() == "Connected" &&
+          a.disk_state() == "UpToDate" && b.disk_state() == "UpToDate")
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
   }
   Status Write(int i, uint64_t offset, const std::string& data, bool forwarded = false) {
     grpc::ClientContext ctx;
@@ -95,6 +114,10 @@ class PairTest : public ::testing::Test {
     r.set_offset(offset);
     r.set_data(data);
     r.set_forwarded(forwarded);
+    if (forwarded) {
+      r.set_pair_id(1);
+      r.set_generation(Info(i).generation());
+    }
     chunk::WriteReply reply;
     return FromGrpc(stub_[i]->Write(&ctx, r, &reply), "write");
   }
@@ -287,8 +310,9 @@ TEST_F(PairTest, UnjoinedMemberRefusesWrites) {
   chunk::WriteReply reply;
   EXPECT_EQ(FromGrpc(stub_[1]->Replicate(&ctx, r, &reply), "replicate").code(),
             Status::Code::kStale);
-  EXPECT_EQ(Read(0, 0, 5), std::string(5, '\0'));
-  EXPECT_EQ(Read(1, 0, 5), std::string(5, '\0'));
+  const auto zeros = Checksums(0);
+  EXPECT_EQ(Checksums(1), zeros);
+  EXPECT_EQ(zeros, std::vector<uint32_t>(zeros.size(), zeros[0])) << "something was written";
 }
 
 TEST_F(PairTest, JoinIsValidated) {
@@ -320,6 +344,7 @@ TEST_F(PairTest, StaleGenerationReplicateRefused) {
   r.set_offset(0);
   r.set_data("stale!");
   r.set_generation(4);
+  r.set_pair_id(1);
   chunk::WriteReply reply;
   Status s = FromGrpc(stub_[1]->Replicate(&ctx, r, &reply), "replicate");
   EXPECT_EQ(s.code(), Status::Code::kStale);
