@@ -23,6 +23,7 @@
 #include "test/harness/cluster.h"
 #include "test/harness/fs_util.h"
 #include "test/harness/test_macros.h"
+#include "test/integration/pair_util.h"
 
 namespace scalefs::test {
 namespace {
@@ -147,6 +148,7 @@ TEST(PairConflict, TwoClientsWritingTheSameBlocksThroughDifferentMembersConverge
   o.mount = false;
   Cluster c(o);
   ASSERT_OK(c.Start());
+  ASSERT_OK(WaitPairHealthy(c, 0, 30));
   const std::string mnt[2] = {c.state_dir() + "/client1", c.state_dir() + "/client2"};
   const std::string names[2] = {"client1", "client2"};
   ASSERT_OK(c.MountAt(mnt[0], names[0], {"--prefer_member=a"}));
