@@ -1,0 +1,80 @@
+// A member frozen (SIGSTOP) while a client writes: the survivor takes meta's
+// grant after the peer deadline and the writes go on; the frozen member,
+// woken up, finds itself outdated (it refuses a direct write), is resynced
+// and the pair ends Connected UpToDate/UpToDate with identical replicas.
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include "common/rpc_status.h"
+#include "test/harness/cluster.h"
+#include "test/harness/fs_util.h"
+#include "test/harness/test_macros.h"
+#include "test/integration/pair_util.h"
+
+namespace scalefs::test {
+namespace {
+
+constexpr uint64_t kDevice = 512ull << 20;
+// Small: the client tries the frozen member first for many writes and each
+// such try costs its whole --io_timeout_ms.
+constexpr uint64_t kSize = 64ull << 20;
+constexpr uint64_t kSeed = 0xf0e1;
+
+TEST(PairFreeze, FrozenMemberWakesOutdatedAndIsResynced) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ClusterOptions o;
+  o.pairs = 1;
+  o.device_size = kDevice;
+  o.mount = false;
+  o.chunk_flags = {"--peer_timeout_ms=1000"};
+  Cluster c(o);
+  ASSERT_OK(c.Start());
+  ASSERT_OK(c.MountAt(c.mnt(), "client", {"--io_timeout_ms=1500"}));
+  ASSERT_OK(WaitPairHealthy(c, 0, 30));
+
+  const std::string path = c.mnt() + "/f";
+  Status written;
+  std::thread writer([&] { written = WritePatternFile(path, kSeed, kSize); });
+  ASSERT_TRUE(WaitFileSize(path, kSize * 3 / 4, 120)) << "writer made no progress";
+  c.Signal("pair0b", SIGSTOP);
+  writer.join();  // finishes while B is frozen
+  ASSERT_OK(written) << "writes did not continue without the frozen member";
+  auto a = MemberInfo(c, 0, 0);
+  ASSERT_OK(a.status());
+  EXPECT_TRUE(a->solo()) << StateLine(*a);
+
+  // Wake B and write to it directly, at once, at the device's last MiB
+  // (no file lives there): it must refuse, never acknowledge a write its
+  // peer does not get.
+  c.Signal("pair0b", SIGCONT);
+  const uint64_t probe = kDevice - (1 << 20);
+  {
+    auto stub = c.ChunkStub(0, 1);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    chunk::WriteRequest req;
+    req.set_offset(probe);
+    req.set_data(std::string(4096, 'Z'));
+    chunk::WriteReply rep;
+    Status s = FromGrpc(stub->Write(&ctx, req, &rep), "write to woken member");
+    EXPECT_EQ(s.code(), Status::Code::kStale) << s.ToString();
+    std::printf("woken member refused the write: %s\n", s.ToString().c_str());
+  }
+  ASSERT_OK(WaitPairHealthy(c, 0, 60));
+  a = MemberInfo(c, 0, 0);
+  ASSERT_OK(a.status());
+  EXPECT_GT(a->resynced_bytes_total(), 0u);
+  EXPECT_LT(a->resynced_bytes_total(), kDevice);
+  ASSERT_OK(ReplicasIdentical(c, 0, kDevice));
+  auto probe_bytes = ReadAt(c.DevicePath(0, 0), probe, 4096);
+  ASSERT_OK(probe_bytes.status());
+  EXPECT_TRUE(*probe_bytes == std::string(4096, '\0')) << "the refused write reached the device";
+  ASSERT_OK(CheckPatternFile(path, kSeed, kSize));
+  std::printf("resynced %lu bytes; test took %.1f s\n",
+              static_cast<unsigned long>(a->resynced_bytes_total()),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+}  // namespace
+}  // namespace scalefs::test
