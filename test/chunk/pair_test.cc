@@ -383,5 +383,79 @@ TEST_F(PairTest, PeerDownRefusesWrites) {
   EXPECT_EQ(Read(0, 0, 6), "before");  // reads still served
 }
 
+// Bad input from a peer: another pair's replicate, a forwarded write at a
+// stale generation, a peer joined to another pair. Each is refused with a
+// message that names the problem, and nothing is written.
+TEST_F(PairTest, ReplicateFromAnotherPairRefused) {
+  JoinBoth();
+  grpc::ClientContext ctx;
+  chunk::ReplicateRequest r;
+  r.set_offset(0);
+  r.set_data("foreign");
+  r.set_generation(1);
+  r.set_pair_id(7);
+  chunk::WriteReply reply;
+  Status s = FromGrpc(stub_[1]->Replicate(&ctx, r, &reply), "replicate");
+  EXPECT_EQ(s.code(), Status::Code::kInvalid);
+  EXPECT_NE(s.message().find("not our peer"), std::string::npos) << s.message();
+  EXPECT_EQ(Read(1, 0, 7), std::string(7, '\0'));
+}
+
+TEST_F(PairTest, ForwardedWriteAtStaleGenerationRefused) {
+  JoinBoth(4);
+  grpc::ClientContext ctx;
+  chunk::WriteRequest r;
+  r.set_offset(0);  // region 0: A sequences
+  r.set_data("stale");
+  r.set_forwarded(true);
+  r.set_pair_id(1);
+  r.set_generation(3);
+  chunk::WriteReply reply;
+  Status s = FromGrpc(stub_[0]->Write(&ctx, r, &reply), "write");
+  EXPECT_EQ(s.code(), Status::Code::kStale);
+  EXPECT_NE(s.message().find("generation 3"), std::string::npos) << s.message();
+  EXPECT_EQ(Read(0, 0, 5), std::string(5, '\0'));
+  EXPECT_EQ(Read(1, 0, 5), std::string(5, '\0'));
+}
+
+TEST_F(PairTest, PeerOfAnotherPairIsRefused) {
+  ASSERT_TRUE(Join(0, JoinRequestFor(0)).ok());
+  auto other = JoinRequestFor(1);
+  other.set_pair_name("pair9");
+  other.set_pair_id(9);
+  ASSERT_TRUE(Join(1, other).ok());
+  chunk::InfoReply a;
+  for (int i = 0; i < 100 && a.connection_state() != "StandAlone"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    a = Info(0);
+  }
+  EXPECT_EQ(a.connection_state(), "StandAlone");
+  Status s = Write(0, 0, "x");
+  EXPECT_EQ(s.code(), Status::Code::kStale);
+  EXPECT_NE(s.message().find("StandAlone"), std::string::npos) << s.message();
+  EXPECT_EQ(Checksums(0), Checksums(1));
+}
+
+TEST_F(PairTest, ResyncRangePushesOurBytes) {
+  JoinBoth();
+  ASSERT_TRUE(Write(0, 0, Pattern(8192, 9)).ok());
+  // Make B differ behind the pair's back, then repair it from A.
+  {
+    auto dev = BlockDevice::Open(dir_ + "/b.img", 0);
+    ASSERT_TRUE(dev.ok());
+    ASSERT_TRUE((*dev)->Write(4096, "garbage").ok());
+  }
+  EXPECT_NE(Checksums(0), Checksums(1));
+  grpc::ClientContext ctx;
+  chunk::ResyncRangeRequest r;
+  r.set_offset(0);
+  r.set_length(2 * kRegion);
+  chunk::ResyncRangeReply reply;
+  ASSERT_TRUE(stub_[0]->ResyncRange(&ctx, r, &reply).ok());
+  EXPECT_EQ(reply.bytes(), 2 * kRegion);
+  EXPECT_EQ(Checksums(0), Checksums(1));
+  EXPECT_EQ(Info(0).resynced_bytes_total(), 2 * kRegion);
+}
+
 }  // namespace
 }  // namespace scalefs
