@@ -52,7 +52,11 @@ int FreePort() {
 bool IsMounted(const std::string& dir) {
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
-  std::string canon = fs::weakly_canonical(dir).string();
+  // A dead client's mount answers ENOTCONN to stat: do not resolve through it.
+  std::error_code ec;
+  std::string canon = fs::weakly_canonical(fs::path(dir).parent_path(), ec).string();
+  if (ec) canon = fs::path(dir).parent_path().string();
+  canon += "/" + fs::path(dir).filename().string();
   while (std::getline(in, line)) {
     if (line.find(" " + canon + " ") != std::string::npos && line.find("fuse") != std::string::npos)
       return true;
