@@ -267,13 +267,13 @@ Status PairReplicator::Write(const chunk::WriteRequest& req) {
   bool need_grant = false;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (conn_ == Conn::kWFConnection && !solo_) {
-      if (peer_reachable_) {
-        return Status::Unavailable("waiting for the handshake with peer " +
-                                   options_.peer_address);
-      }
-      need_grant = true;
-    }
+    need_grant = conn_ == Conn::kWFConnection && !solo_;
+  }
+  if (need_grant && PeerAnswers()) {
+    // Not connected yet, but the peer is there: the handshake comes first
+    // (taking the grant now would cost the pair a resync for nothing).
+    monitor_cv_.notify_all();
+    return Status::Unavailable("waiting for the handshake with peer " + options_.peer_address);
   }
   if (need_grant) {
     s = EnsureSolo("peer " + options_.peer_address + " unreachable");
@@ -612,11 +612,14 @@ void PairReplicator::FillInfo(chunk::InfoReply* reply) {
 
 void PairReplicator::MonitorLoop() {
   auto last_al_sync = Clock::now();
-  for (;;) {
-    {
+  for (bool first = true;; first = false) {
+    if (!first) {
       std::unique_lock<std::mutex> l(monitor_mu_);
       monitor_cv_.wait_for(l, std::chrono::milliseconds(options_.monitor_interval_ms),
                            [this] { return stop_; });
+    }
+    {
+      std::lock_guard<std::mutex> l(monitor_mu_);
       if (stop_) return;
     }
     const Membership m = state_->membership();
@@ -679,6 +682,14 @@ void PairReplicator::PollMeta(const Membership& m) {
   if (disk_ == Disk::kUpToDate) confirmed_at_ = Clock::now();
 }
 
+bool PairReplicator::PeerAnswers() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(std::min(options_.peer_timeout_ms, 1000)));
+  chunk::InfoReply info;
+  return peer_->Info(&ctx, chunk::InfoRequest(), &info).ok();
+}
+
 void PairReplicator::PingPeer(const Membership& m) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
@@ -701,6 +712,14 @@ void PairReplicator::PingPeer(const Membership& m) {
       return;  // the peer drives
     }
     const bool peer_joined = !info.pair_name().empty();
+    // An unjoined peer is a new device only once meta had time to join it:
+    // right after `pair add` joined us, it is about to join the peer too.
+    if (peer_joined) {
+      peer_unjoined_since_ = {};
+    } else {
+      if (peer_unjoined_since_ == Clock::time_point{}) peer_unjoined_since_ = Clock::now();
+      if (!solo_ && Clock::now() - peer_unjoined_since_ < std::chrono::seconds(3)) return;
+    }
     if (conn_ == Conn::kConnected && info.connection_state() == "Connected" &&
         info.generation() == m.generation) {
       confirmed_at_ = Clock::now();

@@ -114,6 +114,7 @@ class PairReplicator {
   void MonitorLoop();
   void PollMeta(const Membership& m);
   void PingPeer(const Membership& m);
+  bool PeerAnswers();
   // Driver side of the handshake; returns when the peer is Connected or the
   // attempt failed (the next tick retries).
   Status Handshake(const Membership& m, const chunk::InfoReply& peer);
@@ -146,6 +147,7 @@ class PairReplicator {
   std::string peer_disk_ = "DUnknown";
   bool solo_ = false;           // holds meta's grant
   bool peer_reachable_ = false; // last ping answered
+  std::chrono::steady_clock::time_point peer_unjoined_since_{};
   std::string outdated_reason_;
   // Last time the peer or meta confirmed this member's data is current:
   // reads of a member that was frozen must not return stale bytes.
