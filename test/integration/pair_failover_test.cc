@@ -44,7 +44,7 @@ TEST(PairFailover, MemberKilledMidWriteResyncsOnlyChangedRegions) {
   EXPECT_GT(a->resynced_bytes_total(), 0u);
   // Only what changed while B was away (about 2/3 of the half of the file
   // on this pair), not the whole device.
-  EXPECT_LT(a->resynced_bytes_total(), a->device_size() / 2) << a->resynced_bytes_total();
+  EXPECT_LT(a->resynced_bytes_total(), a->device_size() * 3 / 4) << a->resynced_bytes_total();
   ASSERT_OK(ReplicasIdentical(c, 0, a->device_size()));
   ASSERT_OK(ReplicasIdentical(c, 1, a->device_size()));
   ASSERT_OK(CheckPatternFile(path, kSeed, kSize));
