@@ -641,6 +641,7 @@ void PairReplicator::MonitorLoop() {
 }
 
 void PairReplicator::PollMeta(const Membership& m) {
+  const Clock::time_point asked = Clock::now();
   auto stub = MetaStub();
   if (!stub) return;
   grpc::ClientContext ctx;
@@ -679,7 +680,7 @@ void PairReplicator::PollMeta(const Membership& m) {
   // current as any acknowledged write.
   std::lock_guard<std::mutex> l(mu_);
   if (disk_ == Disk::kConsistent && !peer_reachable_) disk_ = Disk::kUpToDate;
-  if (disk_ == Disk::kUpToDate) confirmed_at_ = Clock::now();
+  if (disk_ == Disk::kUpToDate) confirmed_at_ = std::max(confirmed_at_, asked);
 }
 
 bool PairReplicator::PeerAnswers() {
@@ -691,6 +692,8 @@ bool PairReplicator::PeerAnswers() {
 }
 
 void PairReplicator::PingPeer(const Membership& m) {
+  // A confirmation counts from when it was asked for, not answered.
+  const Clock::time_point asked = Clock::now();
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(std::min(options_.peer_timeout_ms, 1000)));
@@ -722,7 +725,7 @@ void PairReplicator::PingPeer(const Membership& m) {
     }
     if (conn_ == Conn::kConnected && info.connection_state() == "Connected" &&
         info.generation() == m.generation) {
-      confirmed_at_ = Clock::now();
+      confirmed_at_ = std::max(confirmed_at_, asked);
       return;
     }
     // The member with the newer data drives: the grant holder, else the
