@@ -457,5 +457,32 @@ TEST_F(PairTest, ResyncRangePushesOurBytes) {
   EXPECT_EQ(Info(0).resynced_bytes_total(), 2 * kRegion);
 }
 
+// B comes back with a new device that is smaller than the pair: A refuses
+// to adopt it (StandAlone, the reason in the log) and copies nothing.
+TEST_F(PairTest, ReplacedPeerWithSmallerDeviceIsRefused) {
+  JoinBoth();
+  ASSERT_TRUE(Write(0, 0, Pattern(4096, 1)).ok());
+  server_[1].reset();
+  ASSERT_EQ(::unlink((dir_ + "/b.img").c_str()), 0);
+  ChunkServerOptions o;
+  o.listen_address = addr_[1];
+  o.peer_address = addr_[0];
+  o.device_path = dir_ + "/b.img";
+  o.create_size = kDevSize / 2;
+  o.peer_timeout_ms = 3000;
+  auto b = ChunkServer::Start(o);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  server_[1] = std::move(*b);
+  chunk::InfoReply a;
+  for (int i = 0; i < 200 && a.connection_state() != "StandAlone"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    a = Info(0);
+  }
+  EXPECT_EQ(a.connection_state(), "StandAlone");
+  EXPECT_EQ(a.resynced_bytes_total(), 0u);
+  const chunk::InfoReply info_b = Info(1);
+  EXPECT_TRUE(info_b.pair_name().empty()) << "the small device was joined";
+}
+
 }  // namespace
 }  // namespace scalefs
