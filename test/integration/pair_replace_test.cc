@@ -22,6 +22,8 @@ TEST(PairReplace, EmptyDeviceGetsFullSyncThenServesAlone) {
   ClusterOptions o;
   o.pairs = 1;
   o.device_size = kDevice;
+  // Slow enough to watch the progress: about 4 s for the device.
+  o.chunk_flags = {"--resync_rate=128M"};
   Cluster c(o);
   ASSERT_OK(c.Start());
   ASSERT_OK(WaitPairHealthy(c, 0, 30));
@@ -35,6 +37,26 @@ TEST(PairReplace, EmptyDeviceGetsFullSyncThenServesAlone) {
   std::thread writer([&] { written = WritePatternFile(second, 2, kSize); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_OK(c.StartDaemon("pair0b"));
+  // Progress as `scalefs status` shows it: A SyncSource, B SyncTarget.
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    auto a = MemberInfo(c, 0, 0), b = MemberInfo(c, 0, 1);
+    if (a.ok() && b.ok() && a->connection_state() == "SyncSource" &&
+        a->sync_done_bytes() > 0 && a->sync_done_bytes() < a->sync_total_bytes()) {
+      seen = true;
+      EXPECT_EQ(a->sync_total_bytes(), kDevice);
+      EXPECT_EQ(a->peer_disk_state(), "Inconsistent");
+      EXPECT_EQ(b->connection_state(), "SyncTarget");
+      EXPECT_EQ(b->disk_state(), "Inconsistent");
+      EXPECT_LT(a->sync_rate_bytes_per_sec(), 160u << 20) << "--resync_rate not applied";
+      std::printf("sync %lu of %lu bytes at %lu bytes/s\n",
+                  static_cast<unsigned long>(a->sync_done_bytes()),
+                  static_cast<unsigned long>(a->sync_total_bytes()),
+                  static_cast<unsigned long>(a->sync_rate_bytes_per_sec()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(seen) << "never saw the full sync in progress";
   writer.join();
   ASSERT_OK(written);
   ASSERT_OK(WaitPairHealthy(c, 0, 90));
