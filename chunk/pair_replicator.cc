@@ -445,12 +445,10 @@ Status PairReplicator::Replicate(const chunk::ReplicateRequest& req) {
 }
 
 Status PairReplicator::Flush(bool local_only) {
-  const uint64_t epoch = dirty_->StartSyncEpoch();
-  if (local_only) {
-    Status s = device_->Sync();
-    if (s.ok()) dirty_->ClearIdle(epoch);
-    return s;
-  }
+  // The activity log is cleared by the monitor only, for regions idle a
+  // whole period: clearing here would cost a bitmap sync on the next write
+  // of every file that is written and fsynced in turn.
+  if (local_only) return device_->Sync();
   Status s = CheckServing(true);
   if (!s.ok()) return s;
   bool with_peer = false;
@@ -461,11 +459,7 @@ Status PairReplicator::Flush(bool local_only) {
       return Status::Unavailable(std::string("peer not connected (") + ConnName(conn_) + ")");
     }
   }
-  if (!with_peer) {
-    s = device_->Sync();
-    if (s.ok()) dirty_->ClearIdle(epoch);
-    return s;
-  }
+  if (!with_peer) return device_->Sync();
   PeerCall<chunk::FlushRequest, chunk::FlushReply> call;
   call.request.set_local_only(true);
   call.SetDeadline(options_.peer_timeout_ms);
@@ -474,7 +468,6 @@ Status PairReplicator::Flush(bool local_only) {
   Status remote =
       FromGrpc(call.done.get_future().get(), "flush on peer " + options_.peer_address);
   if (!local.ok()) return local;
-  dirty_->ClearIdle(epoch);
   if (remote.ok()) return remote;
   // Writes acknowledged so far reached both members; a peer that cannot
   // flush them any more is a lost peer, handled like a failed replicate.
@@ -627,12 +620,14 @@ void PairReplicator::MonitorLoop() {
     PollMeta(m);
     PingPeer(state_->membership());
     if (Clock::now() - last_al_sync > std::chrono::seconds(2)) {
-      // Lazy activity-log clearing: regions idle since before this sync are
-      // on disk and equal on both members (their writes were acknowledged).
+      // Lazy activity-log clearing: regions not written since before the
+      // previous period are on disk after this sync and equal on both
+      // members (their writes were acknowledged). A region must stay idle a
+      // whole period, so a busy one is not re-marked (and synced) over and over.
       last_al_sync = Clock::now();
       const uint64_t epoch = dirty_->StartSyncEpoch();
       if (device_->Sync().ok()) {
-        dirty_->ClearIdle(epoch);
+        dirty_->ClearIdle(epoch - 1);
         Status s = dirty_->Persist();
         if (!s.ok()) LOG(WARNING) << s.ToString();
       }
