@@ -29,6 +29,8 @@ DECLARE_int32(meta_timeout_ms);
 DEFINE_string(log_file, "", "where a daemonized mount writes its log (default: nowhere)");
 DEFINE_int32(max_idle_threads, 16, "idle FUSE worker threads kept by a mount");
 DEFINE_int32(max_threads, 64, "FUSE worker threads of a mount at most");
+DEFINE_int32(readahead_kb, 4096,
+             "kernel readahead of a mount (its bdi's read_ahead_kb; needs root), 0 = leave");
 DEFINE_string(prefer_member, "auto",
               "member a mount sends each write and read to first: a, b, or auto (the member "
               "that sequences the region); the other one stays the failover");
@@ -55,6 +57,37 @@ namespace {
 int Usage(const char* what) {
   std::cerr << what << kUsage;
   return 2;
+}
+
+// Raises the readahead of the mount at `path` (canonical) by its bdi, found
+// in mountinfo without touching the mount itself (it is not served yet).
+// The kernel then keeps min(this, max_readahead of FUSE init).
+void SetReadahead(const std::string& path, int kb) {
+  if (kb <= 0 || path.empty()) return;
+  std::FILE* f = std::fopen("/proc/self/mountinfo", "r");
+  if (f == nullptr) return;
+  char line[4096];
+  std::string dev;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned id, parent, major, minor;
+    char root[2048], mnt[2048];
+    if (std::sscanf(line, "%u %u %u:%u %2047s %2047s", &id, &parent, &major, &minor, root,
+                    mnt) == 6 &&
+        path == mnt) {
+      dev = std::to_string(major) + ":" + std::to_string(minor);
+    }
+  }
+  std::fclose(f);
+  if (dev.empty()) return;
+  const std::string sys = "/sys/class/bdi/" + dev + "/read_ahead_kb";
+  if (std::FILE* w = std::fopen(sys.c_str(), "w")) {
+    std::fprintf(w, "%d\n", kb);
+    if (std::fclose(w) == 0) {
+      LOG(INFO) << "readahead " << kb << " KiB (" << sys << ")";
+      return;
+    }
+  }
+  VLOG(1) << "cannot set " << sys;
 }
 
 // Writes one byte (0 = mounted) to the parent waiting in RunMount.
@@ -94,9 +127,13 @@ int Mount(const MountOptions& opts, int report_fd) {
   if (fuse_set_signal_handlers(se) != 0) {
     std::cerr << "scalefs mount: cannot install signal handlers\n";
   } else {
+    char real[PATH_MAX];
+    const std::string canonical =
+        realpath(opts.mountpoint.c_str(), real) != nullptr ? std::string(real) : std::string();
     if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
       std::cerr << "scalefs mount: cannot mount on " << opts.mountpoint << "\n";
     } else {
+      SetReadahead(canonical, FLAGS_readahead_kb);
       if (report_fd >= 0) {
         // Detach like fuse_daemonize, now that the mount exists.
         TellParent(report_fd, 0);

@@ -62,6 +62,7 @@ int64_t ToNs(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_n
 
 void ReplyEntry(fuse_req_t req, const Result<meta::AttrReply>& r) {
   if (!r.ok()) return ReplyError(req, r.status());
+  if (r.value().has_parent_attr()) Self(req)->RememberDirAttr(r.value().parent_attr());
   fuse_entry_param e = Self(req)->ToEntry(r.value().attr());
   fuse_reply_entry(req, &e);
 }
@@ -87,7 +88,8 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
-  conn->max_readahead = 1 << 20;
+  // The mount raises its bdi's readahead to --readahead_kb; this caps it.
+  conn->max_readahead = 4 << 20;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->time_gran = 1;
@@ -111,6 +113,10 @@ void OpForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
 void OpForgetMulti(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
 
 void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  if (std::optional<meta::Attr> a = Self(req)->TakeDirAttr(ino)) {
+    struct stat st = Self(req)->ToStat(*a);
+    return (void)fuse_reply_attr(req, &st, Self(req)->timeouts().attr);
+  }
   auto r = Self(req)->meta()->GetAttr(ino);
   if (!r.ok()) return ReplyError(req, r.status());
   struct stat st = Self(req)->ToStat(r->attr());
@@ -119,6 +125,7 @@ void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 
 void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   ScalefsFuse* self = Self(req);
+  self->ForgetDirAttr(ino);
   meta::SetAttrRequest m;
   m.set_ino(ino);
   if (to_set & FUSE_SET_ATTR_MODE) { m.set_set_mode(true); m.set_mode(attr->st_mode); }
@@ -176,7 +183,15 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 
 void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
   if (NameTooLong(req, name)) return;
-  fuse_reply_err(req, Self(req)->meta()->Unlink(parent, name, directory).errno_value());
+  Self(req)->ForgetDirAttr(parent);
+  meta::Attr parent_attr;
+  Status s = Self(req)->meta()->Unlink(parent, name, directory, &parent_attr);
+  if (s.ok() && parent_attr.ino() == parent) {
+    Self(req)->RememberDirAttr(parent_attr);
+  } else {
+    Self(req)->ForgetDirAttr(parent);
+  }
+  fuse_reply_err(req, s.errno_value());
 }
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Remove(req, parent, name, false);
@@ -188,21 +203,30 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   if (NameTooLong(req, name) || NameTooLong(req, newname)) return;
+  Self(req)->ForgetDirAttr(parent);
+  Self(req)->ForgetDirAttr(newparent);
   Status s = Self(req)->meta()->Rename(parent, name, newparent, newname, flags);
+  Self(req)->ForgetDirAttr(parent);
+  Self(req)->ForgetDirAttr(newparent);
   if (!s.ok() && s.code() != Status::Code::kNotFound) LOG(WARNING) << s.ToString();
   fuse_reply_err(req, s.errno_value());
 }
 
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   if (NameTooLong(req, newname)) return;
+  Self(req)->ForgetDirAttr(newparent);
   ReplyEntry(req, Self(req)->meta()->Link(ino, newparent, newname));
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto r = Self(req)->meta()->GetAttr(ino);
+  // One call brings the attr and the start of the extent map, so a small
+  // file is read without another meta call.
+  const uint64_t epoch = AllocationEpoch();
+  auto r = Self(req)->meta()->GetExtents(ino, 0, kOpenExtentWindow);
   if (!r.ok()) return ReplyError(req, r.status());
   if (S_ISDIR(r->attr().mode())) return (void)fuse_reply_err(req, EISDIR);
-  auto* h = new FileHandle{Self(req)->files().Acquire(r->attr())};
+  auto* h = new FileHandle{
+      Self(req)->files().Acquire(r->attr(), &r.value(), kOpenExtentWindow, epoch)};
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;  // close-to-open: drop pages another client may have changed
   // O_DIRECT: every read and write of this handle reaches fsd, uncached.
@@ -225,6 +249,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   m.set_gid(ctx->gid);
   auto r = Self(req)->meta()->MakeNode(m);
   if (!r.ok()) return ReplyError(req, r.status());
+  if (r->has_parent_attr()) Self(req)->RememberDirAttr(r->parent_attr());
   auto* h = new FileHandle{Self(req)->files().Acquire(r->attr())};
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;
@@ -251,7 +276,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
 }
 
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Status s = File(fi)->file->Commit();
+  Status s = File(fi)->file->Commit(/*trim=*/true);
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_err(req, 0);
 }
@@ -264,7 +289,7 @@ void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FileHandle* h = File(fi);
-  Status s = h->file->Commit();
+  Status s = h->file->Commit(/*trim=*/true);
   if (!s.ok()) LOG(ERROR) << "commit at close of inode " << ino << ": " << s.ToString();
   Self(req)->files().Release(ino);
   delete h;
@@ -365,6 +390,7 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
 
 void OpSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
+  Self(req)->ForgetDirAttr(ino);
   if (strlen(name) > XATTR_NAME_MAX) return (void)fuse_reply_err(req, ERANGE);
   Status s = Self(req)->meta()->SetXattr(ino, name, std::string(value, size), flags);
   if (!s.ok() && s.code() != Status::Code::kExists && s.code() != Status::Code::kNoData) {
@@ -399,6 +425,7 @@ void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void OpRemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Self(req)->ForgetDirAttr(ino);
   Status s = Self(req)->meta()->RemoveXattr(ino, name);
   if (!s.ok() && s.code() != Status::Code::kNoData) LOG(WARNING) << s.ToString();
   fuse_reply_err(req, s.errno_value());
@@ -489,6 +516,31 @@ struct stat ScalefsFuse::ToStat(meta::Attr attr) {
   st.st_mtim = ToTimespec(attr.mtime_ns());
   st.st_ctim = ToTimespec(attr.ctime_ns());
   return st;
+}
+
+void ScalefsFuse::RememberDirAttr(const meta::Attr& attr) {
+  if (timeouts_.attr <= 0) return;
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(timeouts_.attr));
+  std::lock_guard lock(dir_mu_);
+  if (dir_attrs_.size() > 4096) dir_attrs_.clear();
+  dir_attrs_[attr.ino()] = {attr, until};
+}
+
+std::optional<meta::Attr> ScalefsFuse::TakeDirAttr(uint64_t ino) {
+  std::lock_guard lock(dir_mu_);
+  auto it = dir_attrs_.find(ino);
+  if (it == dir_attrs_.end()) return std::nullopt;
+  std::optional<meta::Attr> out;
+  if (std::chrono::steady_clock::now() < it->second.second) out = it->second.first;
+  dir_attrs_.erase(it);
+  return out;
+}
+
+void ScalefsFuse::ForgetDirAttr(uint64_t ino) {
+  std::lock_guard lock(dir_mu_);
+  dir_attrs_.erase(ino);
 }
 
 fuse_entry_param ScalefsFuse::ToEntry(const meta::Attr& attr) {

@@ -6,8 +6,12 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "fsd/meta_client.h"
@@ -37,11 +41,21 @@ class ScalefsFuse {
   struct stat ToStat(meta::Attr attr);
   fuse_entry_param ToEntry(const meta::Attr& attr);
 
+  // A directory's attr as meta returned it after this client changed the
+  // directory (create, mkdir): the kernel drops its cached attr then and asks
+  // again at once (permission check of the next create). Answered here once,
+  // within the attr timeout; any other change by this client forgets it.
+  void RememberDirAttr(const meta::Attr& attr);
+  std::optional<meta::Attr> TakeDirAttr(uint64_t ino);
+  void ForgetDirAttr(uint64_t ino);
+
  private:
   MetaClient* const meta_;
   ChunkPool* const pool_;
   const FuseTimeouts timeouts_;
   OpenFileTable files_;
+  std::mutex dir_mu_;
+  std::map<uint64_t, std::pair<meta::Attr, std::chrono::steady_clock::time_point>> dir_attrs_;
 };
 
 }  // namespace scalefs

@@ -92,13 +92,17 @@ Result<meta::AttrReply> MetaClient::Link(uint64_t ino, uint64_t new_parent,
   return rep;
 }
 
-Status MetaClient::Unlink(uint64_t parent, const std::string& name, bool directory) {
+Status MetaClient::Unlink(uint64_t parent, const std::string& name, bool directory,
+                          meta::Attr* parent_out) {
   meta::UnlinkRequest req;
   req.set_parent(parent);
   req.set_name(name);
   req.set_directory(directory);
-  meta::Empty rep;
-  return Call("Unlink", [&](grpc::ClientContext* c) { return stub_->Unlink(c, req, &rep); });
+  meta::AttrReply rep;
+  Status s =
+      Call("Unlink", [&](grpc::ClientContext* c) { return stub_->Unlink(c, req, &rep); });
+  if (s.ok() && parent_out != nullptr && rep.has_parent_attr()) *parent_out = rep.parent_attr();
+  return s;
 }
 
 Status MetaClient::Rename(uint64_t parent, const std::string& name, uint64_t new_parent,

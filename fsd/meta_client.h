@@ -30,7 +30,9 @@ class MetaClient {
   Result<meta::AttrReply> SetAttr(const meta::SetAttrRequest& req);
   Result<meta::AttrReply> MakeNode(const meta::MakeNodeRequest& req);
   Result<meta::AttrReply> Link(uint64_t ino, uint64_t new_parent, const std::string& new_name);
-  Status Unlink(uint64_t parent, const std::string& name, bool directory);
+  // `parent_out`, when given, receives the parent's attr after the change.
+  Status Unlink(uint64_t parent, const std::string& name, bool directory,
+                meta::Attr* parent_out = nullptr);
   Status Rename(uint64_t parent, const std::string& name, uint64_t new_parent,
                 const std::string& new_name, uint32_t flags);
   Result<std::string> ReadLink(uint64_t ino);

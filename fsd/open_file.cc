@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -31,6 +32,13 @@ Status RunParallel(size_t n, Fn&& fn) {
 }
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> g_alloc_epoch{0};
+void BumpEpoch() { g_alloc_epoch.fetch_add(1); }
+}  // namespace
+
+uint64_t AllocationEpoch() { return g_alloc_epoch.load(); }
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -49,11 +57,17 @@ std::vector<ExtentRecord> ToRecords(const meta::ExtentsReply& rep) {
 OpenFile::OpenFile(uint64_t ino, MetaClient* meta, ChunkPool* pool)
     : ino_(ino), meta_(meta), pool_(pool) {}
 
-void OpenFile::Refresh(const meta::Attr& attr) {
+void OpenFile::Refresh(const meta::Attr& attr, const meta::ExtentsReply* extents,
+                       uint64_t window, uint64_t epoch) {
   std::unique_lock io(io_mu_);
   std::lock_guard lock(mu_);
   cache_.Clear();
   meta_size_ = attr.size();
+  // Writers hold io_mu_ across Allocate and bump the epoch after it: an
+  // unchanged epoch means no allocation of ours may be missing from the map.
+  if (extents != nullptr && window != 0 && epoch == AllocationEpoch()) {
+    cache_.Insert(ToRecords(*extents), 0, window);
+  }
 }
 
 void OpenFile::InsertExtents(const meta::ExtentsReply& rep, uint64_t offset, uint64_t length) {
@@ -130,10 +144,27 @@ Status OpenFile::Write(uint64_t offset, std::string_view data) {
     allocated = cache_.Allocated(offset, data.size());
   }
   if (!allocated) {
-    auto rep = meta_->Allocate(ino_, offset, data.size(), false);
-    if (!rep.ok()) return rep.status();
+    // A writer reaching the end of the file (past its first MiB) gets space
+    // ahead too, twice what it has up to kMaxAllocateAhead, in one call;
+    // what it does not write is given back at close (Commit with trim).
+    uint64_t alloc_end = RoundUp(end, kBlockSize);
+    {
+      std::lock_guard lock(mu_);
+      const uint64_t file_end = std::max(meta_size_, local_size_);
+      if (end >= file_end && end >= (1 << 20)) {
+        const uint64_t ahead = std::min(RoundUp(end, 1 << 20), kMaxAllocateAhead);
+        alloc_end = RoundUp(end + ahead, 1 << 20);
+      }
+    }
     const uint64_t start = RoundDown(offset, kBlockSize);
-    InsertExtents(*rep, start, RoundUp(end, kBlockSize) - start);
+    auto rep = meta_->Allocate(ino_, start, alloc_end - start, false);
+    BumpEpoch();
+    if (!rep.ok()) return rep.status();
+    InsertExtents(*rep, start, alloc_end - start);
+    if (alloc_end > RoundUp(end, kBlockSize)) {
+      std::lock_guard lock(mu_);
+      ahead_.Add(RoundUp(end, kBlockSize), alloc_end - RoundUp(end, kBlockSize));
+    }
   }
   std::vector<WritePiece> pieces;
   {
@@ -159,6 +190,7 @@ Status OpenFile::Write(uint64_t offset, std::string_view data) {
       const uint64_t e = RoundUp(p.file_offset + p.length(), kBlockSize);
       local_written_.Add(b, e - b);
       pending_.Add(b, e - b);
+      ahead_.Remove(b, e - b);
       touched_pairs_.insert(p.pair);
     }
     local_size_ = std::max(local_size_, end);
@@ -168,21 +200,39 @@ Status OpenFile::Write(uint64_t offset, std::string_view data) {
   return commit_now ? CommitLocked() : Status::OK();
 }
 
-Status OpenFile::CommitLocked() {
+Status OpenFile::CommitLocked(bool trim) {
   meta::CommitRequest req;
+  bool trimming = false;
   {
     std::lock_guard lock(mu_);
-    if (pending_.empty()) return Status::OK();
+    trimming = trim && !ahead_.empty();
+    if (pending_.empty() && !trimming) return Status::OK();
     req.set_ino(ino_);
     for (const ByteSpan& s : pending_.Spans()) {
       meta::ByteRange* r = req.add_written();
       r->set_offset(s.offset);
       r->set_length(s.length);
     }
-    req.set_new_size(local_size_);
-    req.set_mtime_ns(last_write_ns_);
+    if (!pending_.empty()) {
+      req.set_new_size(local_size_);
+      req.set_mtime_ns(last_write_ns_);
+    }
+    if (trimming) {
+      for (const ByteSpan& s : ahead_.Spans()) {
+        meta::ByteRange* r = req.add_trim();
+        r->set_offset(s.offset);
+        r->set_length(s.length);
+      }
+    }
   }
   auto rep = meta_->Commit(req);
+  if (trimming) {
+    // Meta may have freed blocks the cached map names.
+    BumpEpoch();
+    std::lock_guard lock(mu_);
+    cache_.Clear();
+    if (rep.ok()) ahead_.Clear();
+  }
   if (!rep.ok()) return rep.status();
   std::lock_guard lock(mu_);
   pending_.Clear();
@@ -191,9 +241,9 @@ Status OpenFile::CommitLocked() {
   return Status::OK();
 }
 
-Status OpenFile::Commit() {
+Status OpenFile::Commit(bool trim) {
   std::unique_lock io(io_mu_);
-  return CommitLocked();
+  return CommitLocked(trim);
 }
 
 Status OpenFile::Sync() {
@@ -219,9 +269,11 @@ Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
   s = ZeroTailBlock(meta_, pool_, ino_, req.size());
   if (!s.ok()) return s;
   auto rep = meta_->SetAttr(req);
+  BumpEpoch();
   std::lock_guard lock(mu_);
   // Whatever happened, the cached map may now name freed blocks.
   cache_.Clear();
+  ahead_.Clear();
   if (!rep.ok()) return rep;
   const uint64_t keep = RoundUp(req.size(), kBlockSize);
   local_written_.Remove(keep, std::numeric_limits<uint64_t>::max() - keep);
@@ -233,6 +285,7 @@ Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
 Result<meta::AttrReply> OpenFile::Fallocate(uint64_t offset, uint64_t length, bool keep_size) {
   std::unique_lock io(io_mu_);
   auto rep = meta_->Allocate(ino_, offset, length, !keep_size);
+  BumpEpoch();
   if (!rep.ok()) return rep.status();
   const uint64_t start = RoundDown(offset, kBlockSize);
   InsertExtents(*rep, start, RoundUp(offset + length, kBlockSize) - start);
@@ -258,7 +311,9 @@ Status ZeroTailBlock(MetaClient* meta, ChunkPool* pool, uint64_t ino, uint64_t s
   return Status::OK();
 }
 
-std::shared_ptr<OpenFile> OpenFileTable::Acquire(const meta::Attr& attr) {
+std::shared_ptr<OpenFile> OpenFileTable::Acquire(const meta::Attr& attr,
+                                                 const meta::ExtentsReply* extents,
+                                                 uint64_t window, uint64_t epoch) {
   std::shared_ptr<OpenFile> file;
   {
     std::lock_guard lock(mu_);
@@ -267,7 +322,7 @@ std::shared_ptr<OpenFile> OpenFileTable::Acquire(const meta::Attr& attr) {
     entry.second++;
     file = entry.first;
   }
-  file->Refresh(attr);
+  file->Refresh(attr, extents, window, epoch);
   return file;
 }
 

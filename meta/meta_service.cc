@@ -35,15 +35,20 @@ grpc::Status MetaService::SetAttr(grpc::ServerContext*, const SetAttrRequest* re
 
 grpc::Status MetaService::MakeNode(grpc::ServerContext*, const MakeNodeRequest* req,
                                    AttrReply* reply) {
-  return AttrOut(store_->MakeNode(*req), reply);
+  Attr parent;
+  grpc::Status st = AttrOut(store_->MakeNode(*req, &parent), reply);
+  if (st.ok()) *reply->mutable_parent_attr() = parent;
+  return st;
 }
 
 grpc::Status MetaService::Link(grpc::ServerContext*, const LinkRequest* req, AttrReply* reply) {
   return AttrOut(store_->Link(req->ino(), req->new_parent(), req->new_name()), reply);
 }
 
-grpc::Status MetaService::Unlink(grpc::ServerContext*, const UnlinkRequest* req, Empty*) {
-  return ToGrpc(store_->Unlink(req->parent(), req->name(), req->directory()));
+grpc::Status MetaService::Unlink(grpc::ServerContext*, const UnlinkRequest* req,
+                                 AttrReply* reply) {
+  return ToGrpc(store_->Unlink(req->parent(), req->name(), req->directory(),
+                               reply->mutable_parent_attr()));
 }
 
 grpc::Status MetaService::Rename(grpc::ServerContext*, const RenameRequest* req, Empty*) {
@@ -110,7 +115,9 @@ grpc::Status MetaService::GetExtents(grpc::ServerContext*, const ExtentsRequest*
 grpc::Status MetaService::Commit(grpc::ServerContext*, const CommitRequest* req,
                                  AttrReply* reply) {
   std::vector<ByteRange> ranges(req->written().begin(), req->written().end());
-  return AttrOut(store_->Commit(req->ino(), ranges, req->new_size(), req->mtime_ns()), reply);
+  std::vector<ByteRange> trim(req->trim().begin(), req->trim().end());
+  return AttrOut(store_->Commit(req->ino(), ranges, req->new_size(), req->mtime_ns(), trim),
+                 reply);
 }
 
 grpc::Status MetaService::PairAdd(grpc::ServerContext*, const PairAddRequest* req, Pair* reply) {

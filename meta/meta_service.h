@@ -17,7 +17,7 @@ class MetaService final : public Meta::Service {
   grpc::Status SetAttr(grpc::ServerContext*, const SetAttrRequest*, AttrReply*) override;
   grpc::Status MakeNode(grpc::ServerContext*, const MakeNodeRequest*, AttrReply*) override;
   grpc::Status Link(grpc::ServerContext*, const LinkRequest*, AttrReply*) override;
-  grpc::Status Unlink(grpc::ServerContext*, const UnlinkRequest*, Empty*) override;
+  grpc::Status Unlink(grpc::ServerContext*, const UnlinkRequest*, AttrReply*) override;
   grpc::Status Rename(grpc::ServerContext*, const RenameRequest*, Empty*) override;
   grpc::Status ReadLink(grpc::ServerContext*, const InodeRequest*, ReadLinkReply*) override;
   grpc::Status ReadDir(grpc::ServerContext*, const ReadDirRequest*, ReadDirReply*) override;

@@ -408,7 +408,7 @@ Result<InodeRecord> MetaStore::SetAttr(const SetAttrRequest& req) {
   return out;
 }
 
-Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req) {
+Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req, Attr* parent_out) {
   Status s = ValidateName(req.name());
   if (!s.ok()) return s;
   uint32_t type = req.mode() & S_IFMT;
@@ -466,8 +466,10 @@ Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req) {
   parent->mutable_attr()->set_ctime_ns(now);
   txn.batch.Put(DentryKey(req.parent(), req.name()), EncodeDentry(ino, a->mode()));
   InodeRecord out = *rec;
+  const Attr parent_attr = parent->attr();
   s = ApplyLocked(&txn);
   if (!s.ok()) return s;
+  if (parent_out != nullptr) *parent_out = parent_attr;
   return out;
 }
 
@@ -533,7 +535,8 @@ Status MetaStore::DropLink(Txn* txn, uint64_t ino) {
   return DeleteInode(db_.get(), &space_, ino, &txn->batch, &txn->space_changed);
 }
 
-Status MetaStore::Unlink(uint64_t parent, const std::string& name, bool directory) {
+Status MetaStore::Unlink(uint64_t parent, const std::string& name, bool directory,
+                         Attr* parent_out) {
   if (directory && name == "..") return Status::NotEmpty("cannot remove '..'");
   Status s = ValidateName(name);
   if (!s.ok()) return s;
@@ -560,7 +563,10 @@ Status MetaStore::Unlink(uint64_t parent, const std::string& name, bool director
   (*pr)->mutable_attr()->set_mtime_ns(now);
   (*pr)->mutable_attr()->set_ctime_ns(now);
   txn.batch.Delete(DentryKey(parent, name));
-  return ApplyLocked(&txn);
+  const Attr parent_attr = (*pr)->attr();
+  s = ApplyLocked(&txn);
+  if (s.ok() && parent_out != nullptr) *parent_out = parent_attr;
+  return s;
 }
 
 Status MetaStore::CheckNotAncestor(Txn* txn, uint64_t dir, uint64_t start) {
@@ -924,7 +930,8 @@ Result<ExtentList> MetaStore::GetExtents(uint64_t ino, uint64_t offset, uint64_t
 }
 
 Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>& written,
-                                      uint64_t new_size, int64_t mtime_ns) {
+                                      uint64_t new_size, int64_t mtime_ns,
+                                      const std::vector<ByteRange>& trim) {
   std::lock_guard<std::mutex> l(mu_);
   Txn txn(db_.get());
   Result<InodeRecord*> r = txn.Inode(ino);
@@ -970,10 +977,40 @@ Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>
       if (we < ee) cur[we] = MakeExtent(we, ee - we, e.pair(), e.dev_offset() + (we - es), false);
     }
   }
-  MergeExtents(&cur, unit);
-  WriteExtentDiff(ino, orig, cur, &txn.batch);
   Attr* a = rec->mutable_attr();
   if (new_size > a->size()) a->set_size(new_size);
+  // Unwritten space allocated ahead past the end of file goes back.
+  uint64_t freed = 0;
+  const uint64_t eof = RoundUp(a->size(), kBlockSize);
+  for (const ByteRange& br : trim) {
+    if (br.length() == 0 || br.offset() + br.length() < br.offset()) continue;
+    const uint64_t start = std::max(RoundUp(br.offset(), kBlockSize), eof);
+    const uint64_t end = RoundDown(br.offset() + br.length(), kBlockSize);
+    if (start >= end) continue;
+    Status s = LoadExtents(db_.get(), rocksdb::ReadOptions(), ino, RoundDown(start, unit), end,
+                           &orig, &cur);
+    if (!s.ok()) return Abandon(&space_, db_.get(), txn.space_changed, s);
+    std::vector<Extent> touched;
+    for (auto it = cur.lower_bound(RoundDown(start, unit)); it != cur.end() && it->first < end;
+         ++it) {
+      if (it->first + it->second.length() > start && !it->second.written()) {
+        touched.push_back(it->second);
+      }
+    }
+    for (const Extent& e : touched) {
+      const uint64_t es = e.file_offset(), ee = es + e.length();
+      const uint64_t fs = std::max(es, start), fe = std::min(ee, end);
+      cur.erase(es);
+      if (es < fs) cur[es] = MakeExtent(es, fs - es, e.pair(), e.dev_offset(), false);
+      if (fe < ee) cur[fe] = MakeExtent(fe, ee - fe, e.pair(), e.dev_offset() + (fe - es), false);
+      space_.Free(e.pair(), e.dev_offset() + (fs - es), fe - fs, &txn.batch);
+      txn.space_changed = true;
+      freed += fe - fs;
+    }
+  }
+  if (freed != 0) a->set_blocks(a->blocks() - std::min<uint64_t>(a->blocks(), freed / 512));
+  MergeExtents(&cur, unit);
+  WriteExtentDiff(ino, orig, cur, &txn.batch);
   if (mtime_ns != 0) {
     a->set_mtime_ns(mtime_ns);
     a->set_ctime_ns(NowNs());

@@ -44,9 +44,12 @@ class MetaStore {
   Result<InodeRecord> Lookup(uint64_t parent, const std::string& name);
   Result<InodeRecord> GetAttr(uint64_t ino);
   Result<InodeRecord> SetAttr(const SetAttrRequest& req);
-  Result<InodeRecord> MakeNode(const MakeNodeRequest& req);
+  // `parent_out`, when given, receives the parent directory's attr after it.
+  Result<InodeRecord> MakeNode(const MakeNodeRequest& req, Attr* parent_out = nullptr);
   Result<InodeRecord> Link(uint64_t ino, uint64_t new_parent, const std::string& new_name);
-  Status Unlink(uint64_t parent, const std::string& name, bool directory);
+  // `parent_out`, when given, receives the parent directory's attr after it.
+  Status Unlink(uint64_t parent, const std::string& name, bool directory,
+                Attr* parent_out = nullptr);
   Status Rename(const RenameRequest& req);
   Result<std::string> ReadLink(uint64_t ino);
   Result<DirPage> ReadDir(uint64_t ino, const std::string& after, uint32_t limit);
@@ -65,8 +68,11 @@ class MetaStore {
   // The data of `written` reached both members: those blocks read back what
   // was written from now on. Ranges are rounded out to whole blocks, so the
   // client must have written whole blocks (zero-filled) into unwritten ones.
+  // Then frees the unwritten extents inside `trim` that lie at or past the
+  // end of file (space the client allocated ahead and did not use).
   Result<InodeRecord> Commit(uint64_t ino, const std::vector<ByteRange>& written,
-                             uint64_t new_size, int64_t mtime_ns);
+                             uint64_t new_size, int64_t mtime_ns,
+                             const std::vector<ByteRange>& trim = {});
 
   // Probes both members, joins them into a new pair and makes its space free.
   Result<Pair> PairAdd(const std::string& name, const std::string& address_a,

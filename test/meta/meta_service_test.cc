@@ -60,7 +60,7 @@ TEST(MetaServiceTest, ServesStoreOverGrpc) {
     UnlinkRequest req;
     req.set_parent(1);
     req.set_name("d");
-    Empty rep;
+    AttrReply rep;
     grpc::Status s = stub->Unlink(&ctx, req, &rep);
     EXPECT_EQ(FromGrpc(s, "Unlink").code(), Status::Code::kIsDir);
   }
