@@ -7,7 +7,7 @@
 //   the bit is on disk (fdatasync) before the write goes ahead. Setting a bit
 //   that is already set costs nothing, so a busy region costs one sync. Bits
 //   are cleared lazily, after the device was synced while the region was idle
-//   (ClearIdle). After a crash the marked regions are the only ones that can
+//   (ClearIdle, by the monitor about every second). After a crash the marked regions are the only ones that can
 //   differ from the peer.
 // - Out of sync: regions this member wrote while its peer did not get the
 //   writes (writing alone with meta's grant). Also persisted before the write.

@@ -619,7 +619,7 @@ void PairReplicator::MonitorLoop() {
     if (!m.joined()) continue;
     PollMeta(m);
     PingPeer(state_->membership());
-    if (Clock::now() - last_al_sync > std::chrono::seconds(2)) {
+    if (Clock::now() - last_al_sync > std::chrono::seconds(1)) {
       // Lazy activity-log clearing: regions not written since before the
       // previous period are on disk after this sync and equal on both
       // members (their writes were acknowledged). A region must stay idle a
@@ -698,7 +698,11 @@ void PairReplicator::PingPeer(const Membership& m) {
   {
     std::lock_guard<std::mutex> l(mu_);
     peer_reachable_ = ok;
+    ping_failures_ = ok ? 0 : ping_failures_ + 1;
     if (!ok) {
+      // One slow ping on a loaded host is not a lost peer: replication
+      // failures degrade at once, pings only after a few in a row.
+      if (ping_failures_ < 3) return;
       if (conn_ == Conn::kConnected || conn_ == Conn::kSyncSource || conn_ == Conn::kStandAlone) {
         LOG(WARNING) << "peer " << options_.peer_address << " unreachable";
         conn_ = Conn::kWFConnection;
@@ -718,8 +722,14 @@ void PairReplicator::PingPeer(const Membership& m) {
       if (peer_unjoined_since_ == Clock::time_point{}) peer_unjoined_since_ = Clock::now();
       if (!solo_ && Clock::now() - peer_unjoined_since_ < std::chrono::seconds(3)) return;
     }
-    if (conn_ == Conn::kConnected && info.connection_state() == "Connected" &&
-        info.generation() == m.generation) {
+    if (info.connection_state() == "Connected" && info.generation() == m.generation &&
+        !info.solo() && !solo_ && disk_ == Disk::kUpToDate &&
+        (conn_ == Conn::kConnected || conn_ == Conn::kWFConnection)) {
+      // Pings failed for a while but nobody took the grant meanwhile (the
+      // generation is unchanged), so nothing diverged: simply connected again.
+      if (conn_ != Conn::kConnected) LOG(INFO) << "peer " << options_.peer_address << " back";
+      conn_ = Conn::kConnected;
+      peer_disk_ = "UpToDate";
       confirmed_at_ = std::max(confirmed_at_, asked);
       return;
     }

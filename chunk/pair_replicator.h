@@ -147,6 +147,7 @@ class PairReplicator {
   std::string peer_disk_ = "DUnknown";
   bool solo_ = false;           // holds meta's grant
   bool peer_reachable_ = false; // last ping answered
+  int ping_failures_ = 0;        // in a row
   std::chrono::steady_clock::time_point peer_unjoined_since_{};
   std::string outdated_reason_;
   // Last time the peer or meta confirmed this member's data is current:
