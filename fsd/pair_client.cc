@@ -11,6 +11,9 @@
 #include "common/rpc_status.h"
 
 DEFINE_int32(io_timeout_ms, 10000, "deadline of one chunk server request");
+DEFINE_int32(io_split_kb, 256,
+             "a chunk write larger than this goes out as parallel requests of this size; "
+             "0 = one request per 1 MiB device region");
 DEFINE_int32(io_retry_ms, 60000,
              "how long a chunk request keeps failing over between the members of a pair "
              "(a degraded pair refuses writes until meta grants one member)");
@@ -160,7 +163,15 @@ Status ChunkPool::Write(const WritePiece& piece) {
   auto pc = Get(piece.pair);
   if (!pc.ok()) return pc.status();
   std::shared_ptr<PairClient> pair = *pc;
-  std::vector<DevicePart> parts = SplitByRegion(piece.dev_offset, piece.length());
+  std::vector<DevicePart> parts;
+  // Smaller requests in parallel: the member's local write, its replication
+  // and the transfers overlap instead of following each other.
+  const uint64_t split = FLAGS_io_split_kb > 0 ? uint64_t(FLAGS_io_split_kb) << 10 : kMaxIoSize;
+  for (const DevicePart& p : SplitByRegion(piece.dev_offset, piece.length())) {
+    for (uint64_t done = 0; done < p.length; done += split) {
+      parts.push_back({p.dev_offset + done, std::min(split, p.length - done), p.member});
+    }
+  }
   auto write_part = [&](const DevicePart& p) {
     return pair->WritePart(prefer_member_ >= 0 ? prefer_member_ : p.member, p.dev_offset,
                            piece.Bytes(p.dev_offset - piece.dev_offset, p.length));
@@ -180,6 +191,7 @@ Status ChunkPool::Write(const WritePiece& piece) {
 Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out) {
   auto pc = Get(pair);
   if (!pc.ok()) return pc.status();
+  // Not split: kernel readahead already keeps several reads in flight.
   for (uint64_t done = 0; done < length;) {
     const uint64_t n = std::min(length - done, kMaxIoSize);
     Status s = (*pc)->ReadPart(prefer_member_, dev_offset + done, n, out + done);
