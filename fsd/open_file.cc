@@ -158,6 +158,12 @@ Status OpenFile::Write(uint64_t offset, std::string_view data) {
     }
     const uint64_t start = RoundDown(offset, kBlockSize);
     auto rep = meta_->Allocate(ino_, start, alloc_end - start, false);
+    if (!rep.ok() && rep.status().code() == Status::Code::kNoSpace &&
+        alloc_end > RoundUp(end, kBlockSize)) {
+      // Nearly full: the write alone may still fit.
+      alloc_end = RoundUp(end, kBlockSize);
+      rep = meta_->Allocate(ino_, start, alloc_end - start, false);
+    }
     BumpEpoch();
     if (!rep.ok()) return rep.status();
     InsertExtents(*rep, start, alloc_end - start);
