@@ -29,7 +29,7 @@ DECLARE_int32(meta_timeout_ms);
 DEFINE_string(log_file, "", "where a daemonized mount writes its log (default: nowhere)");
 DEFINE_int32(max_idle_threads, 16, "idle FUSE worker threads kept by a mount");
 DEFINE_int32(max_threads, 64, "FUSE worker threads of a mount at most");
-DEFINE_int32(readahead_kb, 4096,
+DEFINE_int32(readahead_kb, 2048,
              "kernel readahead of a mount (its bdi's read_ahead_kb; needs root), 0 = leave");
 DEFINE_string(prefer_member, "auto",
               "member a mount sends each write and read to first: a, b, or auto (the member "
