@@ -119,9 +119,17 @@ Status DirtyMap::BeginWrite(uint64_t first, uint64_t last) {
     in_flight_[r]++;
     last_write_epoch_[r] = epoch_;
     if (!Bit(al_, r)) {
-      SetBit(al_, r);
-      Status s = WriteByte(0, r, false);
-      if (!s.ok()) return s;
+      // Mark the whole aligned group at once, as DRBD's activity log marks
+      // 4 MiB extents: a sequential writer then pays one sync per group
+      // instead of one per region, for a slightly larger resync after a crash.
+      const uint64_t group = r / kActivityGroup * kActivityGroup;
+      for (uint64_t g = group; g < group + kActivityGroup && g < regions_; ++g) {
+        if (Bit(al_, g)) continue;
+        SetBit(al_, g);
+        last_write_epoch_[g] = epoch_;
+        Status s = WriteByte(0, g, false);
+        if (!s.ok()) return s;
+      }
       newly = true;
     }
   }

@@ -27,6 +27,8 @@ namespace scalefs {
 class DirtyMap {
  public:
   static constexpr uint64_t kRegionSize = 1 << 20;
+  // Regions the activity log marks together (16 MiB).
+  static constexpr uint64_t kActivityGroup = 16;
 
   // Opens or creates the map for a device of `regions` regions. A map made
   // for a different region count is refused (the device changed size).

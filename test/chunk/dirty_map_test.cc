@@ -29,13 +29,19 @@ TEST_F(DirtyMapTest, ActivityLogBecomesOutOfSyncAfterRestart) {
     (*m)->EndWrite(3, 4);
     ASSERT_TRUE((*m)->MarkOutOfSync(17).ok());
     EXPECT_EQ((*m)->OutOfSyncCount(), 1u);
-    // The activity log is part of what the peer must take.
+    // The activity log (the whole group of regions 0-15 around the write)
+    // is part of what the peer must take.
     const std::string bits = (*m)->DirtyBits();
-    EXPECT_EQ(static_cast<uint8_t>(bits[0]), 0x18);
+    EXPECT_EQ(static_cast<uint8_t>(bits[0]), 0xff);
+    EXPECT_EQ(static_cast<uint8_t>(bits[1]), 0xff);
+    EXPECT_EQ(static_cast<uint8_t>(bits[2]) & 0x0f, 0x02);  // 17 only, not 16, 18, 19
   }
   auto m = DirtyMap::Open(path, 20);
   ASSERT_TRUE(m.ok());
-  EXPECT_EQ((*m)->OutOfSyncRegions(), (std::vector<uint64_t>{3, 4, 17}));
+  std::vector<uint64_t> expect;
+  for (uint64_t r = 0; r < DirtyMap::kActivityGroup; ++r) expect.push_back(r);
+  expect.push_back(17);
+  EXPECT_EQ((*m)->OutOfSyncRegions(), expect);
   EXPECT_EQ(DirtyMap::Open(path, 21).status().code(), Status::Code::kInvalid);
 }
 

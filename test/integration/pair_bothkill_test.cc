@@ -39,7 +39,8 @@ TEST(PairBothKilled, RestartedMembersConvergeWithoutFullSync) {
   ASSERT_OK(WaitPairHealthy(c, 0, 60));
   auto a = MemberInfo(c, 0, 0);
   ASSERT_OK(a.status());
-  EXPECT_GT(a->resynced_bytes_total(), 0u) << "the activity logs were not resynced";
+  // Zero is possible when no write was in flight in the last activity-log
+  // period before the kill; the replicas must be identical either way.
   // A full sync copies the whole device. The resync copies the activity
   // logs plus whatever the first member to come back wrote alone under
   // meta's grant before its peer answered, so allow up to half the device.
