@@ -66,6 +66,10 @@ Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageSize);
   builder.SetMaxSendMessageSize(kMaxMessageSize);
+  // Keep a few request threads polling: with gRPC's default (at most 2
+  // idle pollers) a busy server creates and destroys a thread per burst.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
   grpc::ResourceQuota quota("scalefs-chunk");
   quota.SetMaxThreads(kMaxServerThreads);
   builder.SetResourceQuota(quota);

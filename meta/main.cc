@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
   builder.AddListeningPort(FLAGS_listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(scalefs::kMaxMessageSize);
   builder.SetMaxSendMessageSize(scalefs::kMaxMessageSize);
+  // Keep a few request threads polling: with gRPC's default (at most 2
+  // idle pollers) a busy server creates and destroys a thread per burst.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
