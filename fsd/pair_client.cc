@@ -178,7 +178,7 @@ Status ChunkPool::Write(const WritePiece& piece) {
   };
   std::vector<std::future<Status>> rest;
   for (size_t i = 1; i < parts.size(); ++i) {
-    rest.push_back(std::async(std::launch::async, write_part, parts[i]));
+    rest.push_back(parts_pool_.Submit([&write_part, part = parts[i]] { return write_part(part); }));
   }
   Status first = write_part(parts[0]);
   for (auto& f : rest) {

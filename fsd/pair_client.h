@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/worker_pool.h"
 #include "fsd/io_plan.h"
 #include "fsd/meta_client.h"
 #include "proto/chunk.grpc.pb.h"
@@ -75,6 +76,8 @@ class ChunkPool {
   const int prefer_member_;
   std::shared_mutex mu_;
   std::map<uint32_t, std::shared_ptr<PairClient>> pairs_;
+  // Runs the parallel parts of a write; its tasks never wait on each other.
+  WorkerPool parts_pool_{16};
 };
 
 // True for failures worth trying on the other member.
