@@ -1,4 +1,5 @@
 #include "chunk/pair_replicator.h"
+#include "common/rpc_channel.h"
 
 #include <algorithm>
 #include <future>
@@ -33,17 +34,7 @@ struct PeerCall {
   }
 };
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageSize);
-  args.SetMaxSendMessageSize(kMaxMessageSize);
-  // A peer that comes back must be usable within about a second, not after
-  // gRPC's default two-minute reconnect backoff.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
+std::shared_ptr<grpc::Channel> Channel(const std::string& address) { return NewChannel(address); }
 
 const char* MemberLetter(uint32_t index) { return index == 0 ? "A" : "B"; }
 

@@ -1,4 +1,5 @@
 #include "fsd/admin_commands.h"
+#include "common/rpc_channel.h"
 
 #include <fcntl.h>
 #include <gflags/gflags.h>
@@ -372,11 +373,7 @@ void PrintRanges(const std::string& name, const RangeSet& ranges) {
 }
 
 std::unique_ptr<chunk::Chunk::Stub> VerifyStub(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageSize);
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return chunk::Chunk::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  return chunk::Chunk::NewStub(NewChannel(address));
 }
 
 // Verifies (and with `repair` resyncs) one pair; true when its members end identical.

@@ -1,4 +1,5 @@
 #include "fsd/meta_client.h"
+#include "common/rpc_channel.h"
 
 #include <gflags/gflags.h>
 
@@ -14,12 +15,7 @@ namespace scalefs {
 
 MetaClient::MetaClient(const std::string& address, int timeout_ms)
     : address_(address), timeout_ms_(timeout_ms > 0 ? timeout_ms : FLAGS_meta_timeout_ms) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageSize);
-  args.SetMaxSendMessageSize(kMaxMessageSize);
-  // Reconnect quickly after a meta restart.
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  channel_ = NewChannel(address);
   stub_ = meta::Meta::NewStub(channel_);
 }
 

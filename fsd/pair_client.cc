@@ -1,4 +1,5 @@
 #include "fsd/pair_client.h"
+#include "common/rpc_channel.h"
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
@@ -26,15 +27,7 @@ bool IsMemberFailure(const Status& s) {
 }
 
 namespace {
-std::shared_ptr<grpc::Channel> ChunkChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageSize);
-  args.SetMaxSendMessageSize(kMaxMessageSize);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  // Each member gets its own connection even when two share an address.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
+std::shared_ptr<grpc::Channel> ChunkChannel(const std::string& address) { return NewChannel(address); }
 }  // namespace
 
 PairClient::PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms)

@@ -1,4 +1,5 @@
 #include "fsd/pair_status.h"
+#include "common/rpc_channel.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -16,10 +17,7 @@ namespace {
 MemberView QueryMember(const std::string& address, int timeout_ms) {
   MemberView m;
   m.address = address;
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto stub = chunk::Chunk::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  auto stub = chunk::Chunk::NewStub(NewChannel(address));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   grpc::Status s = stub->Info(&ctx, chunk::InfoRequest(), &m.info);

@@ -1,4 +1,5 @@
 #include "meta/chunk_prober.h"
+#include "common/rpc_channel.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -9,11 +10,7 @@ namespace scalefs::meta {
 
 namespace {
 std::unique_ptr<chunk::Chunk::Stub> StubFor(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageSize);
-  args.SetMaxSendMessageSize(kMaxMessageSize);
-  return chunk::Chunk::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  return chunk::Chunk::NewStub(NewChannel(address));
 }
 }  // namespace
 

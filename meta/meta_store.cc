@@ -8,6 +8,8 @@
 #include <set>
 
 #include <glog/logging.h>
+
+#include <cstdio>  // RENAME_NOREPLACE, RENAME_EXCHANGE
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
@@ -15,12 +17,6 @@
 #include "meta/keys.h"
 #include "meta/meta_checker.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#endif
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE (1 << 1)
-#endif
 
 namespace scalefs::meta {
 
@@ -98,6 +94,17 @@ using ExtentMap = std::map<uint64_t, Extent>;  // file_offset -> extent
 
 // Extents of `ino` whose file_offset lies in [lo, hi); hi == 0 means no end.
 // Records already in `seen` are not loaded again (they may have been split).
+// The unwritten records of `map` overlapping [start, end); records begin at
+// or after `from` (an extent never starts before its stripe unit).
+std::vector<Extent> UnwrittenOverlapping(const ExtentMap& map, uint64_t from, uint64_t start,
+                                         uint64_t end) {
+  std::vector<Extent> found;
+  for (auto it = map.lower_bound(from); it != map.end() && it->first < end; ++it) {
+    if (it->first + it->second.length() > start && !it->second.written()) found.push_back(it->second);
+  }
+  return found;
+}
+
 Status LoadExtents(rocksdb::DB* db, const rocksdb::ReadOptions& ro, uint64_t ino, uint64_t lo,
                    uint64_t hi, ExtentMap* seen, ExtentMap* out) {
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
@@ -961,13 +968,7 @@ Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>
                              ", " + std::to_string(end) + ") that has no extent");
     }
     // Split unwritten records at the range ends and mark the middle written.
-    std::vector<Extent> touched;
-    for (auto it = cur.lower_bound(RoundDown(start, unit)); it != cur.end() && it->first < end;
-         ++it) {
-      if (it->first + it->second.length() > start && !it->second.written()) {
-        touched.push_back(it->second);
-      }
-    }
+    const std::vector<Extent> touched = UnwrittenOverlapping(cur, RoundDown(start, unit), start, end);
     for (const Extent& e : touched) {
       const uint64_t es = e.file_offset(), ee = es + e.length();
       const uint64_t ws = std::max(es, start), we = std::min(ee, end);
@@ -990,13 +991,7 @@ Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>
     Status s = LoadExtents(db_.get(), rocksdb::ReadOptions(), ino, RoundDown(start, unit), end,
                            &orig, &cur);
     if (!s.ok()) return Abandon(&space_, db_.get(), txn.space_changed, s);
-    std::vector<Extent> touched;
-    for (auto it = cur.lower_bound(RoundDown(start, unit)); it != cur.end() && it->first < end;
-         ++it) {
-      if (it->first + it->second.length() > start && !it->second.written()) {
-        touched.push_back(it->second);
-      }
-    }
+    const std::vector<Extent> touched = UnwrittenOverlapping(cur, RoundDown(start, unit), start, end);
     for (const Extent& e : touched) {
       const uint64_t es = e.file_offset(), ee = es + e.length();
       const uint64_t fs = std::max(es, start), fe = std::min(ee, end);

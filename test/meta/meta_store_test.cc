@@ -7,15 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>  // RENAME_NOREPLACE, RENAME_EXCHANGE
+
 #include "common/layout.h"
 #include "meta_test_util.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#endif
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE (1 << 1)
-#endif
 
 namespace scalefs::meta {
 namespace {
