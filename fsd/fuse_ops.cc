@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -14,8 +15,17 @@
 
 namespace scalefs {
 
+namespace {
+// Directories larger than this are listed only this far for lookups.
+constexpr size_t kMaxListedForLookups = 16384;
+}  // namespace
+
 ScalefsFuse::ScalefsFuse(MetaClient* meta, ChunkPool* pool, FuseTimeouts timeouts)
-    : meta_(meta), pool_(pool), timeouts_(timeouts), files_(meta, pool) {}
+    : meta_(meta),
+      pool_(pool),
+      timeouts_(timeouts),
+      files_(meta, pool),
+      lookups_(std::min(timeouts.attr, timeouts.entry), kMaxListedForLookups) {}
 
 namespace {
 
@@ -81,6 +91,7 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
   m.set_uid(ctx->uid);
   m.set_gid(ctx->gid);
   if (target != nullptr) m.set_symlink_target(target);
+  Self(req)->lookups().Changed(parent);
   ReplyEntry(req, Self(req)->meta()->MakeNode(m));
 }
 
@@ -106,7 +117,17 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (NameTooLong(req, name)) return;
-  ReplyEntry(req, Self(req)->meta()->Lookup(parent, name));
+  ScalefsFuse* self = Self(req);
+  if (std::optional<LookupCache::Hit> hit = self->lookups().Find(parent, name)) {
+    fuse_entry_param e = self->ToEntry(hit->attr);
+    e.attr_timeout = std::min(e.attr_timeout, hit->seconds_left);
+    e.entry_timeout = std::min(e.entry_timeout, hit->seconds_left);
+    return (void)fuse_reply_entry(req, &e);
+  }
+  auto r = self->meta()->Lookup(parent, name);
+  ReplyEntry(req, r);
+  // After the reply: the caller goes on while this thread lists.
+  if (r.ok() && self->lookups().ShouldList(parent)) self->ListForLookups(parent);
 }
 
 void OpForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
@@ -126,6 +147,7 @@ void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   ScalefsFuse* self = Self(req);
   self->ForgetDirAttr(ino);
+  self->lookups().Changed(ino);
   meta::SetAttrRequest m;
   m.set_ino(ino);
   if (to_set & FUSE_SET_ATTR_MODE) { m.set_set_mode(true); m.set_mode(attr->st_mode); }
@@ -184,6 +206,8 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
   if (NameTooLong(req, name)) return;
   Self(req)->ForgetDirAttr(parent);
+  Self(req)->lookups().Changed(parent);
+  Self(req)->lookups().Removed(parent, name);
   meta::Attr parent_attr;
   Status s = Self(req)->meta()->Unlink(parent, name, directory, &parent_attr);
   if (s.ok() && parent_attr.ino() == parent) {
@@ -205,6 +229,10 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   if (NameTooLong(req, name) || NameTooLong(req, newname)) return;
   Self(req)->ForgetDirAttr(parent);
   Self(req)->ForgetDirAttr(newparent);
+  Self(req)->lookups().Changed(parent);
+  Self(req)->lookups().Changed(newparent);
+  Self(req)->lookups().Removed(parent, name);
+  Self(req)->lookups().Removed(newparent, newname);
   Status s = Self(req)->meta()->Rename(parent, name, newparent, newname, flags);
   Self(req)->ForgetDirAttr(parent);
   Self(req)->ForgetDirAttr(newparent);
@@ -215,6 +243,8 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   if (NameTooLong(req, newname)) return;
   Self(req)->ForgetDirAttr(newparent);
+  Self(req)->lookups().Changed(ino);
+  Self(req)->lookups().Changed(newparent);
   ReplyEntry(req, Self(req)->meta()->Link(ino, newparent, newname));
 }
 
@@ -247,6 +277,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   m.set_mode(S_IFREG | (mode & 07777));
   m.set_uid(ctx->uid);
   m.set_gid(ctx->gid);
+  Self(req)->lookups().Changed(parent);
   auto r = Self(req)->meta()->MakeNode(m);
   if (!r.ok()) return ReplyError(req, r.status());
   if (r->has_parent_attr()) Self(req)->RememberDirAttr(r->parent_attr());
@@ -268,20 +299,23 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
   fuse_reply_buf(req, buf.data(), buf.size());
 }
 
-void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              fuse_file_info* fi) {
+  Self(req)->lookups().Changed(ino);
   Status s = File(fi)->file->Write(off, std::string_view(buf, size));
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_write(req, size);
 }
 
-void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Self(req)->lookups().Changed(ino);
   Status s = File(fi)->file->Commit(/*trim=*/true);
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_err(req, 0);
 }
 
-void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
+  Self(req)->lookups().Changed(ino);
   Status s = File(fi)->file->Sync();
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_err(req, 0);
@@ -289,6 +323,7 @@ void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FileHandle* h = File(fi);
+  Self(req)->lookups().Changed(ino);
   Status s = h->file->Commit(/*trim=*/true);
   if (!s.ok()) LOG(ERROR) << "commit at close of inode " << ino << ": " << s.ToString();
   Self(req)->files().Release(ino);
@@ -391,6 +426,7 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
 void OpSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
   Self(req)->ForgetDirAttr(ino);
+  Self(req)->lookups().Changed(ino);
   if (strlen(name) > XATTR_NAME_MAX) return (void)fuse_reply_err(req, ERANGE);
   Status s = Self(req)->meta()->SetXattr(ino, name, std::string(value, size), flags);
   if (!s.ok() && s.code() != Status::Code::kExists && s.code() != Status::Code::kNoData) {
@@ -426,6 +462,7 @@ void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 void OpRemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   Self(req)->ForgetDirAttr(ino);
+  Self(req)->lookups().Changed(ino);
   Status s = Self(req)->meta()->RemoveXattr(ino, name);
   if (!s.ok() && s.code() != Status::Code::kNoData) LOG(WARNING) << s.ToString();
   fuse_reply_err(req, s.errno_value());
@@ -442,6 +479,7 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
                  fuse_file_info* fi) {
   if ((mode & ~FALLOC_FL_KEEP_SIZE) != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
   if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
+  Self(req)->lookups().Changed(ino);
   const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
   Status s;
   if (fi != nullptr && fi->fh != 0) {
@@ -541,6 +579,16 @@ std::optional<meta::Attr> ScalefsFuse::TakeDirAttr(uint64_t ino) {
 void ScalefsFuse::ForgetDirAttr(uint64_t ino) {
   std::lock_guard lock(dir_mu_);
   dir_attrs_.erase(ino);
+}
+
+void ScalefsFuse::ListForLookups(uint64_t parent) {
+  const LookupCache::Clock::time_point taken = LookupCache::Clock::now();
+  auto entries = meta_->ReadDirAll(parent, lookups_.max_entries_per_dir());
+  if (!entries.ok()) {
+    VLOG(1) << "listing directory " << parent << " for lookups: " << entries.status().ToString();
+    return lookups_.Fill(parent, taken, {}, /*ok=*/false);
+  }
+  lookups_.Fill(parent, taken, std::move(*entries));
 }
 
 fuse_entry_param ScalefsFuse::ToEntry(const meta::Attr& attr) {

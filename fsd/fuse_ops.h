@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "fsd/lookup_cache.h"
 #include "fsd/meta_client.h"
 #include "fsd/open_file.h"
 #include "fsd/pair_client.h"
@@ -35,11 +36,15 @@ class ScalefsFuse {
   MetaClient* meta() { return meta_; }
   ChunkPool* pool() { return pool_; }
   OpenFileTable& files() { return files_; }
+  LookupCache& lookups() { return lookups_; }
   const FuseTimeouts& timeouts() const { return timeouts_; }
 
   // struct stat of meta's attr, corrected by this client's uncommitted writes.
   struct stat ToStat(meta::Attr attr);
   fuse_entry_param ToEntry(const meta::Attr& attr);
+
+  // Lists parent into the lookup cache (see LookupCache).
+  void ListForLookups(uint64_t parent);
 
   // A directory's attr as meta returned it after this client changed the
   // directory (create, mkdir): the kernel drops its cached attr then and asks
@@ -54,6 +59,7 @@ class ScalefsFuse {
   ChunkPool* const pool_;
   const FuseTimeouts timeouts_;
   OpenFileTable files_;
+  LookupCache lookups_;
   std::mutex dir_mu_;
   std::map<uint64_t, std::pair<meta::Attr, std::chrono::steady_clock::time_point>> dir_attrs_;
 };

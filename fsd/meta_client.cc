@@ -3,6 +3,7 @@
 
 #include <gflags/gflags.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/layout.h"
@@ -123,14 +124,14 @@ Result<std::string> MetaClient::ReadLink(uint64_t ino) {
   return rep.target();
 }
 
-Result<std::vector<meta::DirEntry>> MetaClient::ReadDirAll(uint64_t ino) {
+Result<std::vector<meta::DirEntry>> MetaClient::ReadDirAll(uint64_t ino, size_t max_entries) {
   std::vector<meta::DirEntry> out;
   std::string after;
-  for (;;) {
+  while (out.size() < max_entries) {
     meta::ReadDirRequest req;
     req.set_ino(ino);
     req.set_after(after);
-    req.set_limit(1024);
+    req.set_limit(static_cast<uint32_t>(std::min<size_t>(1024, max_entries - out.size())));
     meta::ReadDirReply rep;
     Status s =
         Call("ReadDir", [&](grpc::ClientContext* c) { return stub_->ReadDir(c, req, &rep); });

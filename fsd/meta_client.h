@@ -37,7 +37,8 @@ class MetaClient {
                 const std::string& new_name, uint32_t flags);
   Result<std::string> ReadLink(uint64_t ino);
   // All entries of a directory, paging through ReadDir.
-  Result<std::vector<meta::DirEntry>> ReadDirAll(uint64_t ino);
+  // The entries in name order, at most max_entries of them.
+  Result<std::vector<meta::DirEntry>> ReadDirAll(uint64_t ino, size_t max_entries = SIZE_MAX);
   Status SetXattr(uint64_t ino, const std::string& name, const std::string& value,
                   uint32_t flags);
   Result<std::string> GetXattr(uint64_t ino, const std::string& name);

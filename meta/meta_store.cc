@@ -15,6 +15,7 @@
 
 #include "common/layout.h"
 #include "meta/keys.h"
+#include "meta/prefix_iterator.h"
 #include "meta/meta_checker.h"
 
 
@@ -84,10 +85,9 @@ Result<DentryValue> ReadDentry(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
 }
 
 bool DirIsEmpty(rocksdb::DB* db, uint64_t ino) {
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  const std::string prefix = DentryPrefix(ino);
-  it->Seek(prefix);
-  return !(it->Valid() && it->key().starts_with(prefix));
+  PrefixIterator it(db, rocksdb::ReadOptions(), DentryPrefix(ino));
+  it.Seek();
+  return !it.Valid();
 }
 
 using ExtentMap = std::map<uint64_t, Extent>;  // file_offset -> extent
@@ -107,23 +107,22 @@ std::vector<Extent> UnwrittenOverlapping(const ExtentMap& map, uint64_t from, ui
 
 Status LoadExtents(rocksdb::DB* db, const rocksdb::ReadOptions& ro, uint64_t ino, uint64_t lo,
                    uint64_t hi, ExtentMap* seen, ExtentMap* out) {
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
-  const std::string prefix = ExtentPrefix(ino);
-  for (it->Seek(ExtentKey(ino, lo)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+  PrefixIterator it(db, ro, ExtentPrefix(ino));
+  for (it.Seek(ExtentKey(ino, lo)); it.Valid(); it.Next()) {
     uint64_t key_ino, off;
-    if (!ParseExtentKey(it->key().ToStringView(), &key_ino, &off)) {
+    if (!ParseExtentKey(it.key().ToStringView(), &key_ino, &off)) {
       return Status::IoError("corrupt extent key of " + InoStr(ino));
     }
     if (hi != 0 && off >= hi) break;
     if (seen != nullptr && seen->count(off)) continue;
     Extent e;
-    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+    if (!e.ParseFromArray(it.value().data(), static_cast<int>(it.value().size()))) {
       return Status::IoError("corrupt extent of " + InoStr(ino));
     }
     if (seen != nullptr) (*seen)[off] = e;
     (*out)[off] = e;
   }
-  return FromRocks(it->status(), "read extents");
+  return FromRocks(it.status(), "read extents");
 }
 
 // Joins neighbours contiguous in file and device with the same state, never
@@ -510,22 +509,20 @@ Result<InodeRecord> MetaStore::Link(uint64_t ino, uint64_t new_parent,
 // Deletes the inode with its xattrs and extents, freeing their space.
 static Status DeleteInode(rocksdb::DB* db, SpaceAllocator* space, uint64_t ino,
                           rocksdb::WriteBatch* batch, bool* space_changed) {
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  const std::string xprefix = XattrPrefix(ino);
-  for (it->Seek(xprefix); it->Valid() && it->key().starts_with(xprefix); it->Next()) {
-    batch->Delete(it->key());
-  }
-  const std::string eprefix = ExtentPrefix(ino);
-  for (it->Seek(eprefix); it->Valid() && it->key().starts_with(eprefix); it->Next()) {
+  PrefixIterator xit(db, rocksdb::ReadOptions(), XattrPrefix(ino));
+  for (xit.Seek(); xit.Valid(); xit.Next()) batch->Delete(xit.key());
+  if (!xit.status().ok()) return FromRocks(xit.status(), "delete xattrs of " + InoStr(ino));
+  PrefixIterator it(db, rocksdb::ReadOptions(), ExtentPrefix(ino));
+  for (it.Seek(); it.Valid(); it.Next()) {
     Extent e;
-    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+    if (!e.ParseFromArray(it.value().data(), static_cast<int>(it.value().size()))) {
       return Status::IoError("corrupt extent of " + InoStr(ino));
     }
     space->Free(e.pair(), e.dev_offset(), e.length(), batch);
     *space_changed = true;
-    batch->Delete(it->key());
+    batch->Delete(it.key());
   }
-  return FromRocks(it->status(), "delete " + InoStr(ino));
+  return FromRocks(it.status(), "delete " + InoStr(ino));
 }
 
 Status MetaStore::DropLink(Txn* txn, uint64_t ino) {
@@ -719,29 +716,28 @@ Result<DirPage> MetaStore::ReadDir(uint64_t ino, const std::string& after, uint3
   } else if (!IsDir(*dir)) {
     st = Status::NotDir(InoStr(ino) + " is not a directory");
   } else {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
     const std::string prefix = DentryPrefix(ino);
+    PrefixIterator it(db_.get(), ro, prefix);
     const std::string after_key = DentryKey(ino, after);
-    for (it->Seek(after.empty() ? prefix : after_key);
-         it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (!after.empty() && it->key() == after_key) continue;
+    for (it.Seek(after.empty() ? prefix : after_key); it.Valid(); it.Next()) {
+      if (!after.empty() && it.key() == after_key) continue;
       if (page.entries.size() >= limit) {
         page.more = true;
         break;
       }
       DentryValue d;
-      if (!DecodeDentry(it->value().ToStringView(), &d.ino, &d.mode)) continue;
+      if (!DecodeDentry(it.value().ToStringView(), &d.ino, &d.mode)) continue;
       Result<InodeRecord> child = ReadInode(db_.get(), ro, d.ino);
       if (!child.ok()) {
         LOG(WARNING) << "entry in directory " << ino << " names missing inode " << d.ino;
         continue;
       }
       DirEntry e;
-      e.set_name(it->key().ToString().substr(prefix.size()));
+      e.set_name(it.key().ToString().substr(prefix.size()));
       *e.mutable_attr() = child->attr();
       page.entries.push_back(std::move(e));
     }
-    st = FromRocks(it->status(), "read directory");
+    st = FromRocks(it.status(), "read directory");
   }
   db_->ReleaseSnapshot(snap);
   if (!st.ok()) return st;
@@ -787,11 +783,9 @@ Result<std::vector<std::string>> MetaStore::ListXattr(uint64_t ino) {
   Result<InodeRecord> r = GetAttr(ino);
   if (!r.ok()) return r.status();
   std::vector<std::string> names;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   const std::string prefix = XattrPrefix(ino);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    names.push_back(it->key().ToString().substr(prefix.size()));
-  }
+  PrefixIterator it(db_.get(), rocksdb::ReadOptions(), prefix);
+  for (it.Seek(); it.Valid(); it.Next()) names.push_back(it.key().ToString().substr(prefix.size()));
   return names;
 }
 
@@ -835,9 +829,9 @@ Result<ExtentList> MetaStore::Allocate(uint64_t ino, uint64_t offset, uint64_t l
   if (!IsReg(*rec)) return Status::Invalid(InoStr(ino) + " is not a regular file");
   if (rec->layout().pairs_size() == 0) {
     // Created before any pair existed: lay it out now if it has no data.
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    it->Seek(ExtentPrefix(ino));
-    if (it->Valid() && it->key().starts_with(ExtentPrefix(ino))) {
+    PrefixIterator it(db_.get(), rocksdb::ReadOptions(), ExtentPrefix(ino));
+    it.Seek();
+    if (it.Valid()) {
       return Status::Invalid(InoStr(ino) + " has extents but no layout");
     }
     if (pairs_.empty()) return Status::NoSpace("no storage pair registered");

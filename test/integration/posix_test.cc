@@ -343,5 +343,60 @@ TEST_F(PosixTest, TwoClientsShareTheNamespace) {
   ASSERT_OK(cluster_->UnmountAt(other, "client2"));
 }
 
+// Many lookups in one directory are answered from a listing of it (see
+// fsd/lookup_cache.h). This client's own changes show at once even after the
+// kernel dropped its dentries, another client's new file shows at once, and
+// its other changes show within the attribute timeout.
+TEST_F(PosixTest, ListedLookupsStayCoherent) {
+  const std::string other = cluster_->state_dir() + "/mnt3";
+  ASSERT_OK(cluster_->MountAt(other, "client3"));
+  const std::string there = other + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  constexpr int kFiles = 50;
+  auto f = [](int i) { return "f" + std::to_string(i); };
+  for (int i = 0; i < kFiles; ++i) ASSERT_OK(WriteFile(P(f(i)), "x", false));
+  auto drop_dentries = [] {
+    sync();
+    FILE* d = fopen("/proc/sys/vm/drop_caches", "w");
+    ASSERT_NE(d, nullptr);
+    fputs("2", d);
+    fclose(d);
+  };
+  auto stat_all = [&](const std::string& dir) {
+    struct stat st;
+    for (int i = 0; i < kFiles; ++i) ASSERT_SYS(stat((dir + "/" + f(i)).c_str(), &st));
+  };
+  drop_dentries();
+  stat_all(dir_);   // this client lists the directory
+  stat_all(there);  // and so does the other
+  struct stat st;
+
+  // This client's changes, seen by itself at once.
+  ASSERT_OK(WriteFile(P(f(6)), "longer content", false));
+  ASSERT_SYS(unlink(P(f(7)).c_str()));
+  ASSERT_SYS(rename(P(f(8)).c_str(), P("moved").c_str()));
+  ASSERT_SYS(chmod(P(f(9)).c_str(), 0600));
+  drop_dentries();
+  ASSERT_SYS(stat(P(f(6)).c_str(), &st));
+  EXPECT_EQ(st.st_size, 14);
+  EXPECT_ERRNO(ENOENT, stat(P(f(7)).c_str(), &st));
+  EXPECT_ERRNO(ENOENT, stat(P(f(8)).c_str(), &st));
+  ASSERT_SYS(stat(P("moved").c_str(), &st));
+  ASSERT_SYS(stat(P(f(9)).c_str(), &st));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // The other client: a new name at once, the rest within the timeout.
+  ASSERT_OK(WriteFile(P("new"), "n", false));
+  EXPECT_EQ(*ReadFile(there + "/new"), "n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_SYS(stat((there + "/" + f(6)).c_str(), &st));
+  EXPECT_EQ(st.st_size, 14);
+  EXPECT_EQ(*ReadFile(there + "/" + f(6)), "longer content");
+  EXPECT_ERRNO(ENOENT, stat((there + "/" + f(7)).c_str(), &st));
+  EXPECT_ERRNO(ENOENT, stat((there + "/" + f(8)).c_str(), &st));
+  ASSERT_SYS(stat((there + "/" + f(9)).c_str(), &st));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_OK(cluster_->UnmountAt(other, "client3"));
+}
+
 }  // namespace
 }  // namespace scalefs::test
