@@ -54,6 +54,9 @@ void ReplyError(fuse_req_t req, const Status& s) {
   fuse_reply_err(req, s.errno_value());
 }
 
+// File capabilities are not stored: see OpGetXattr.
+constexpr std::string_view kCapabilityXattr = "security.capability";
+
 bool NameTooLong(fuse_req_t req, const char* name) {
   if (strlen(name) <= kMaxNameLength) return false;
   fuse_reply_err(req, ENAMETOOLONG);
@@ -425,6 +428,7 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
 
 void OpSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
+  if (std::string_view(name) == kCapabilityXattr) return (void)fuse_reply_err(req, EOPNOTSUPP);
   Self(req)->ForgetDirAttr(ino);
   Self(req)->lookups().Changed(ino);
   if (strlen(name) > XATTR_NAME_MAX) return (void)fuse_reply_err(req, ERANGE);
@@ -437,6 +441,9 @@ void OpSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
 
 void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (strlen(name) > XATTR_NAME_MAX) return (void)fuse_reply_err(req, ERANGE);
+  // The kernel asks before every write whether the file has capabilities to
+  // drop; scalefs stores none (as NFS), so that costs no meta call.
+  if (std::string_view(name) == kCapabilityXattr) return (void)fuse_reply_err(req, ENODATA);
   auto r = Self(req)->meta()->GetXattr(ino, name);
   if (!r.ok()) {
     if (r.status().code() == Status::Code::kNoData) return (void)fuse_reply_err(req, ENODATA);

@@ -286,6 +286,11 @@ TEST_F(PosixTest, Xattrs) {
   ASSERT_SYS(removexattr(f.c_str(), "user.color"));
   EXPECT_ERRNO(ENODATA, removexattr(f.c_str(), "user.color"));
   EXPECT_ERRNO(ENODATA, getxattr(f.c_str(), "user.color", buf, sizeof buf));
+  // File capabilities are not stored (as on NFS): refused, never half kept.
+  // A valid vfs_cap_data, revision 2, granting CAP_NET_BIND_SERVICE.
+  const unsigned char cap[20] = {0, 0, 0, 2, 0, 4};
+  EXPECT_ERRNO(EOPNOTSUPP, setxattr(f.c_str(), "security.capability", cap, sizeof cap, 0));
+  EXPECT_ERRNO(ENODATA, getxattr(f.c_str(), "security.capability", buf, sizeof buf));
 }
 
 TEST_F(PosixTest, FallocateExtendsWithZeros) {
