@@ -305,7 +305,9 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
 void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              fuse_file_info* fi) {
   Self(req)->lookups().Changed(ino);
-  Status s = File(fi)->file->Write(off, std::string_view(buf, size));
+  // O_DIRECT and O_SYNC writes go through; buffered ones are written behind.
+  const bool through = fi->direct_io || (fi->flags & (O_DIRECT | O_SYNC | O_DSYNC)) != 0;
+  Status s = File(fi)->file->Write(off, std::string_view(buf, size), through);
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_write(req, size);
 }

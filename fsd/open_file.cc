@@ -54,8 +54,8 @@ std::vector<ExtentRecord> ToRecords(const meta::ExtentsReply& rep) {
   return out;
 }
 
-OpenFile::OpenFile(uint64_t ino, MetaClient* meta, ChunkPool* pool)
-    : ino_(ino), meta_(meta), pool_(pool) {}
+OpenFile::OpenFile(uint64_t ino, MetaClient* meta, ChunkPool* pool, WorkerPool* behind)
+    : ino_(ino), meta_(meta), pool_(pool), behind_pool_(behind) {}
 
 void OpenFile::Refresh(const meta::Attr& attr, const meta::ExtentsReply* extents,
                        uint64_t window, uint64_t epoch) {
@@ -92,6 +92,9 @@ void OpenFile::AdjustAttr(meta::Attr* attr) {
 
 Status OpenFile::Read(uint64_t offset, uint64_t size, std::string* out) {
   std::shared_lock io(io_mu_);
+  // Writers hold io_mu_ while they queue: a transfer queued before this read
+  // is in behind_ now, and the read must see its bytes.
+  WaitBehind(RoundDown(offset, kBlockSize), RoundUp(offset + size, kBlockSize));
   out->clear();
   uint64_t file_size;
   std::vector<ByteSpan> unknown;
@@ -134,9 +137,20 @@ Status OpenFile::Read(uint64_t offset, uint64_t size, std::string* out) {
   });
 }
 
-Status OpenFile::Write(uint64_t offset, std::string_view data) {
+Status OpenFile::Write(uint64_t offset, std::string_view data, bool through) {
   if (data.empty()) return Status::OK();
   std::unique_lock io(io_mu_);
+  {
+    std::lock_guard lock(behind_mu_);
+    if (!behind_error_.ok()) return behind_error_;
+  }
+  if (behind_pool_ == nullptr) through = true;
+  // The queued transfer owns a copy of the data.
+  std::shared_ptr<std::string> copy;
+  if (!through) {
+    copy = std::make_shared<std::string>(data);
+    data = *copy;
+  }
   const uint64_t end = offset + data.size();
   bool allocated;
   {
@@ -186,8 +200,35 @@ Status OpenFile::Write(uint64_t offset, std::string_view data) {
       return BlockWrittenLocked(block, ext);
     });
   }
-  Status s = RunParallel(pieces.size(), [&](size_t i) { return pool_->Write(pieces[i]); });
-  if (!s.ok()) return s;
+  const uint64_t begin = RoundDown(offset, kBlockSize), block_end = RoundUp(end, kBlockSize);
+  if (through) {
+    WaitBehind(begin, block_end);
+    Status s = RunParallel(pieces.size(), [&](size_t i) { return pool_->Write(pieces[i]); });
+    if (!s.ok()) return s;
+  } else {
+    // In order with the transfers it overlaps (a partial block planned
+    // without zero padding relies on an earlier write reaching the block
+    // first), and within the window.
+    uint64_t id;
+    {
+      std::unique_lock lock(behind_mu_);
+      behind_cv_.wait(lock, [&] {
+        if (behind_bytes_ > 0 && behind_bytes_ + (block_end - begin) > kWriteBehindBytes) {
+          return false;
+        }
+        for (const auto& [other, range] : behind_) {
+          if (range.first < block_end && begin < range.second) return false;
+        }
+        return true;
+      });
+      id = behind_next_id_++;
+      behind_[id] = {begin, block_end};
+      behind_bytes_ += block_end - begin;
+    }
+    behind_pool_->Submit([self = shared_from_this(), id, copy, pieces] {
+      self->RunBehind(id, pieces);
+    });
+  }
   bool commit_now;
   {
     std::lock_guard lock(mu_);
@@ -206,7 +247,63 @@ Status OpenFile::Write(uint64_t offset, std::string_view data) {
   return commit_now ? CommitLocked() : Status::OK();
 }
 
+void OpenFile::RunBehind(uint64_t id, const std::vector<WritePiece>& pieces) {
+  Status s;
+  {
+    // After a failure, later queued writes fail too: one may have been
+    // planned as a partial block on top of the failed one.
+    std::lock_guard lock(behind_mu_);
+    s = behind_error_;
+  }
+  if (s.ok()) s = RunParallel(pieces.size(), [&](size_t i) { return pool_->Write(pieces[i]); });
+  std::lock_guard lock(behind_mu_);
+  auto it = behind_.find(id);
+  if (!s.ok()) {
+    LOG(ERROR) << "write-behind to inode " << ino_ << ": " << s.ToString();
+    if (behind_error_.ok()) behind_error_ = s;
+    behind_failed_.Add(it->second.first, it->second.second - it->second.first);
+  }
+  behind_bytes_ -= it->second.second - it->second.first;
+  behind_.erase(it);
+  behind_cv_.notify_all();
+}
+
+void OpenFile::WaitBehind(uint64_t begin, uint64_t end) {
+  std::unique_lock lock(behind_mu_);
+  behind_cv_.wait(lock, [&] {
+    for (const auto& [id, range] : behind_) {
+      if (range.first < end && begin < range.second) return false;
+    }
+    return true;
+  });
+}
+
+Status OpenFile::DrainBehind() {
+  RangeSet failed;
+  Status s;
+  {
+    std::unique_lock lock(behind_mu_);
+    behind_cv_.wait(lock, [&] { return behind_.empty(); });
+    s = behind_error_;
+    behind_error_ = Status::OK();
+    std::swap(failed, behind_failed_);
+  }
+  if (!s.ok()) {
+    // Never tell meta these blocks hold data: they may hold another file's.
+    std::lock_guard lock(mu_);
+    for (const ByteSpan& f : failed.Spans()) {
+      pending_.Remove(f.offset, f.length);
+      local_written_.Remove(f.offset, f.length);
+    }
+  }
+  return s;
+}
+
 Status OpenFile::CommitLocked(bool trim) {
+  {
+    Status s = DrainBehind();
+    if (!s.ok()) return s;
+  }
   meta::CommitRequest req;
   bool trimming = false;
   {
@@ -254,6 +351,10 @@ Status OpenFile::Commit(bool trim) {
 
 Status OpenFile::Sync() {
   std::unique_lock io(io_mu_);
+  {
+    Status s = DrainBehind();
+    if (!s.ok()) return s;
+  }
   std::vector<uint32_t> pairs;
   {
     std::lock_guard lock(mu_);
@@ -290,6 +391,10 @@ Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
 
 Result<meta::AttrReply> OpenFile::Fallocate(uint64_t offset, uint64_t length, bool keep_size) {
   std::unique_lock io(io_mu_);
+  {
+    Status s = DrainBehind();
+    if (!s.ok()) return s;
+  }
   auto rep = meta_->Allocate(ino_, offset, length, !keep_size);
   BumpEpoch();
   if (!rep.ok()) return rep.status();
@@ -324,7 +429,7 @@ std::shared_ptr<OpenFile> OpenFileTable::Acquire(const meta::Attr& attr,
   {
     std::lock_guard lock(mu_);
     auto& entry = files_[attr.ino()];
-    if (!entry.first) entry.first = std::make_shared<OpenFile>(attr.ino(), meta_, pool_);
+    if (!entry.first) entry.first = std::make_shared<OpenFile>(attr.ino(), meta_, pool_, &behind_);
     entry.second++;
     file = entry.first;
   }

@@ -3,6 +3,7 @@
 // writes imply. Shared by all handles of the inode on this client.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "common/worker_pool.h"
 #include "fsd/io_plan.h"
 #include "fsd/meta_client.h"
 #include "fsd/pair_client.h"
@@ -23,10 +25,13 @@ namespace scalefs {
 // Uncommitted data beyond this is committed while writing, so a client crash
 // loses little and meta's size does not lag far behind.
 inline constexpr uint64_t kCommitThreshold = 64 << 20;
+// Buffered writes of one file in flight at most (write-behind, see Write).
+inline constexpr uint64_t kWriteBehindBytes = 8 << 20;
 
-class OpenFile {
+class OpenFile : public std::enable_shared_from_this<OpenFile> {
  public:
-  OpenFile(uint64_t ino, MetaClient* meta, ChunkPool* pool);
+  // `behind` runs the write-behind transfers; null writes everything through.
+  OpenFile(uint64_t ino, MetaClient* meta, ChunkPool* pool, WorkerPool* behind = nullptr);
 
   uint64_t ino() const { return ino_; }
 
@@ -38,9 +43,14 @@ class OpenFile {
                uint64_t window = 0, uint64_t epoch = 0);
   // Fills `out` with the bytes of [offset, offset+size) clipped to the size.
   Status Read(uint64_t offset, uint64_t size, std::string* out);
-  // Data reaches both members of its pair before this returns; meta learns
-  // about it at the next Commit.
-  Status Write(uint64_t offset, std::string_view data);
+  // With `through`, the data is on both members of its pair when this
+  // returns. Otherwise (buffered I/O) this returns once a copy of the data is
+  // queued, as GlusterFS's write-behind does: the transfer runs in the
+  // background, at most kWriteBehindBytes per file, in order with every
+  // overlapping write and read. A transfer that fails is reported by the
+  // next Write or Commit, and its blocks are never committed. Meta learns
+  // about the data at the next Commit, which waits for every transfer.
+  Status Write(uint64_t offset, std::string_view data, bool through = true);
   // Tells meta about the blocks written since the last commit; with `trim`
   // also gives back the space allocated ahead and not written (close).
   Status Commit(bool trim = false);
@@ -55,12 +65,19 @@ class OpenFile {
 
  private:
   Status CommitLocked(bool trim = false);
+  // Blocks until no write-behind transfer overlaps [begin, end).
+  void WaitBehind(uint64_t begin, uint64_t end);
+  // Waits for every transfer; the first failure since the last call, with
+  // the failed blocks dropped from what this client claims it wrote.
+  Status DrainBehind();
+  void RunBehind(uint64_t id, const std::vector<WritePiece>& pieces);
   bool BlockWrittenLocked(uint64_t block, const ExtentRecord& ext) const;
   void InsertExtents(const meta::ExtentsReply& rep, uint64_t offset, uint64_t length);
 
   const uint64_t ino_;
   MetaClient* const meta_;
   ChunkPool* const pool_;
+  WorkerPool* const behind_pool_;
 
   // Writers, truncate and commit hold it exclusively, readers shared.
   std::shared_mutex io_mu_;
@@ -74,6 +91,15 @@ class OpenFile {
   uint64_t meta_size_ = 0;
   uint64_t local_size_ = 0;  // end of the uncommitted writes, 0 if none
   int64_t last_write_ns_ = 0;
+
+  // Write-behind transfers in flight: id -> block-aligned [begin, end).
+  std::mutex behind_mu_;
+  std::condition_variable behind_cv_;
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> behind_;
+  uint64_t behind_next_id_ = 0;
+  uint64_t behind_bytes_ = 0;
+  Status behind_error_;    // first failure not reported yet
+  RangeSet behind_failed_;  // blocks of failed transfers
 };
 
 // Bumped after every allocation change this client makes (Allocate,
@@ -88,7 +114,7 @@ inline constexpr uint64_t kOpenExtentWindow = 16 << 20;
 // The OpenFile of each inode this client has open, with a count of handles.
 class OpenFileTable {
  public:
-  OpenFileTable(MetaClient* meta, ChunkPool* pool) : meta_(meta), pool_(pool) {}
+  OpenFileTable(MetaClient* meta, ChunkPool* pool) : meta_(meta), pool_(pool), behind_(8) {}
   // One more handle on `attr.ino`; refreshes an existing state (close-to-open).
   std::shared_ptr<OpenFile> Acquire(const meta::Attr& attr,
                                     const meta::ExtentsReply* extents = nullptr,
@@ -101,6 +127,7 @@ class OpenFileTable {
  private:
   MetaClient* const meta_;
   ChunkPool* const pool_;
+  WorkerPool behind_;  // write-behind transfers of every open file
   std::mutex mu_;
   std::map<uint64_t, std::pair<std::shared_ptr<OpenFile>, int>> files_;
 };
