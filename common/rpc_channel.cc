@@ -1,5 +1,7 @@
 #include "common/rpc_channel.h"
 
+#include <absl/synchronization/mutex.h>
+
 #include "common/layout.h"
 
 namespace scalefs {
@@ -12,7 +14,12 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Callers fail over between members themselves; gRPC's own retries would
+  // only keep a copy of every request in case it is sent again.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
+
+void TuneRpcRuntime() { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); }
 
 }  // namespace scalefs

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/rpc_channel.h"
 #include "fsd/admin_commands.h"
 
 DEFINE_string(meta, "", "address of scalefs-meta (else $SCALEFS_META, else the local cluster)");
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&fargc, &fargp, false);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
+  scalefs::TuneRpcRuntime();
 
   if (helper) return scalefs::RunMount(rest, true, FLAGS_meta);
   if (rest.empty()) {
