@@ -9,7 +9,7 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
-#include "common/rpc_channel.h"
+#include "common/process_tuning.h"
 #include "chunk/block_device.h"
 #include "chunk/chunk_server.h"
 
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   std::string problem;
   if (!ParseFlags(argc, argv, &problem)) return Usage(problem);
   google::InitGoogleLogging(argv[0]);
-  scalefs::TuneRpcRuntime();
+  scalefs::TuneProcess();
 
   if (FLAGS_listen.empty()) return Usage("--listen is required");
   if (FLAGS_device.empty()) return Usage("--device is required");

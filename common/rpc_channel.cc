@@ -1,7 +1,5 @@
 #include "common/rpc_channel.h"
 
-#include <absl/synchronization/mutex.h>
-
 #include "common/layout.h"
 
 namespace scalefs {
@@ -19,7 +17,5 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
-
-void TuneRpcRuntime() { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); }
 
 }  // namespace scalefs

@@ -14,9 +14,4 @@ namespace scalefs {
 // another channel dials the same address.
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& address);
 
-// Call once at the start of every program. Debian's absl is built without
-// NDEBUG, so its mutexes run deadlock detection (a lock-order graph update)
-// on every lock gRPC takes: a few percent of the data path's CPU.
-void TuneRpcRuntime();
-
 }  // namespace scalefs

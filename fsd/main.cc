@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "common/rpc_channel.h"
+#include "common/process_tuning.h"
 #include "fsd/admin_commands.h"
 
 DEFINE_string(meta, "", "address of scalefs-meta (else $SCALEFS_META, else the local cluster)");
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&fargc, &fargp, false);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
-  scalefs::TuneRpcRuntime();
+  scalefs::TuneProcess();
 
   if (helper) return scalefs::RunMount(rest, true, FLAGS_meta);
   if (rest.empty()) {

@@ -9,7 +9,7 @@
 #include <grpcpp/grpcpp.h>
 #include <rocksdb/db.h>
 
-#include "common/rpc_channel.h"
+#include "common/process_tuning.h"
 #include "common/layout.h"
 #include "meta/meta_checker.h"
 #include "meta/meta_service.h"
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage("scalefs metadata service: scalefs-meta --db DIR [--listen ADDR]");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
-  scalefs::TuneRpcRuntime();
+  scalefs::TuneProcess();
   if (FLAGS_db.empty()) {
     fprintf(stderr, "scalefs-meta: --db is required\n");
     return 2;
