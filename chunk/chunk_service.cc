@@ -24,6 +24,11 @@ grpc::Status ChunkService::Write(grpc::ServerContext*, const chunk::WriteRequest
   return ToGrpc(replicator_->Write(*req));
 }
 
+grpc::Status ChunkService::WriteBatch(grpc::ServerContext*, const chunk::WriteBatchRequest* req,
+                                      chunk::WriteReply*) {
+  return ToGrpc(replicator_->WriteBatch(*req));
+}
+
 grpc::Status ChunkService::Replicate(grpc::ServerContext*, const chunk::ReplicateRequest* req,
                                      chunk::WriteReply*) {
   return ToGrpc(replicator_->Replicate(*req));

@@ -20,6 +20,8 @@ class ChunkService final : public chunk::Chunk::Service {
   grpc::Status Read(grpc::ServerContext*, const chunk::ReadRequest*, chunk::ReadReply*) override;
   grpc::Status Write(grpc::ServerContext*, const chunk::WriteRequest*,
                      chunk::WriteReply*) override;
+  grpc::Status WriteBatch(grpc::ServerContext*, const chunk::WriteBatchRequest*,
+                          chunk::WriteReply*) override;
   grpc::Status Replicate(grpc::ServerContext*, const chunk::ReplicateRequest*,
                          chunk::WriteReply*) override;
   grpc::Status Flush(grpc::ServerContext*, const chunk::FlushRequest*,

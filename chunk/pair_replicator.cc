@@ -252,28 +252,9 @@ Status PairReplicator::Write(const chunk::WriteRequest& req) {
     return WriteSequenced(offset, data);
   }
 
-  s = CheckServing(true);
-  if (!s.ok()) return s;
   bool sequence_all = false;
-  bool need_grant = false;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    need_grant = conn_ == Conn::kWFConnection && !solo_;
-  }
-  if (need_grant && PeerAnswers()) {
-    // Not connected yet, but the peer is there: the handshake comes first
-    // (taking the grant now would cost the pair a resync for nothing).
-    monitor_cv_.notify_all();
-    return Status::Unavailable("waiting for the handshake with peer " + options_.peer_address);
-  }
-  if (need_grant) {
-    s = EnsureSolo("peer " + options_.peer_address + " unreachable");
-    if (!s.ok()) return s;
-  }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    sequence_all = solo_ || conn_ == Conn::kSyncSource;
-  }
+  s = AdmitClientWrite(&sequence_all);
+  if (!s.ok()) return s;
 
   // Split at region boundaries. Pieces the peer sequences go to it as
   // forwarded writes, all at once; our own pieces are ordered here meanwhile.
@@ -321,6 +302,154 @@ Status PairReplicator::Write(const chunk::WriteRequest& req) {
     LOG_EVERY_N(WARNING, 50) << "write at " << offset << " failed: " << result.ToString();
   }
   return result;
+}
+
+Status PairReplicator::AdmitClientWrite(bool* sequence_all) {
+  Status s = CheckServing(true);
+  if (!s.ok()) return s;
+  bool need_grant = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    need_grant = conn_ == Conn::kWFConnection && !solo_;
+  }
+  if (need_grant && PeerAnswers()) {
+    // Not connected yet, but the peer is there: the handshake comes first
+    // (taking the grant now would cost the pair a resync for nothing).
+    monitor_cv_.notify_all();
+    return Status::Unavailable("waiting for the handshake with peer " + options_.peer_address);
+  }
+  if (need_grant) {
+    s = EnsureSolo("peer " + options_.peer_address + " unreachable");
+    if (!s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  *sequence_all = solo_ || conn_ == Conn::kSyncSource;
+  return Status::OK();
+}
+
+Status PairReplicator::WriteBatch(const chunk::WriteBatchRequest& req) {
+  const Membership m = state_->membership();
+  if (!m.joined()) return Status::Stale("not a member of a pair yet");
+  // Every range is checked before any is applied: a bad batch changes nothing.
+  for (const chunk::WriteRange& r : req.ranges()) {
+    const uint64_t offset = r.offset(), end = r.offset() + r.data().size();
+    Status s = device_->CheckRange("batched write", offset, r.data().size());
+    if (!s.ok()) return s;
+    if (end > m.capacity) {
+      return Status::Range("batched write [" + std::to_string(offset) + ", " +
+                           std::to_string(end) + ") beyond pair capacity of " +
+                           std::to_string(m.capacity) + " bytes");
+    }
+    if (r.data().empty() || offset / kRegionSize != (end - 1) / kRegionSize) {
+      return Status::Invalid("batched write [" + std::to_string(offset) + ", " +
+                             std::to_string(end) + ") is empty or crosses a 1 MiB region");
+    }
+  }
+  bool sequence_all = false;
+  Status s = AdmitClientWrite(&sequence_all);
+  if (!s.ok()) return s;
+  std::vector<std::pair<uint64_t, std::string_view>> ours;
+  Status result;
+  for (const chunk::WriteRange& r : req.ranges()) {
+    if (sequence_all || SequencerOf(r.offset()) == m.member_index) {
+      ours.emplace_back(r.offset(), r.data());
+    } else {
+      // Sent here because the client failed over: forwarded one by one.
+      chunk::WriteRequest w;
+      w.set_offset(r.offset());
+      w.set_data(r.data());
+      Status ws = Write(w);
+      if (result.ok() && !ws.ok()) result = ws;
+    }
+  }
+  if (!ours.empty()) {
+    Status bs = WriteSequencedBatch(ours);
+    if (result.ok() && !bs.ok()) result = bs;
+  }
+  return result;
+}
+
+Status PairReplicator::WriteSequencedBatch(
+    const std::vector<std::pair<uint64_t, std::string_view>>& pieces) {
+  // WriteSequenced for many pieces at once. The region locks are taken in
+  // index order, as LockAllRegions takes them, so batches never deadlock.
+  std::vector<uint64_t> regions, locks;
+  for (const auto& [offset, piece] : pieces) {
+    regions.push_back(offset / kRegionSize);
+    locks.push_back(regions.back() % region_locks_.size());
+  }
+  for (auto* v : {&regions, &locks}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  std::vector<std::unique_lock<std::mutex>> held;
+  held.reserve(locks.size());
+  for (uint64_t i : locks) held.emplace_back(region_locks_[i]);
+  bool replicate = false, solo = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    replicate = conn_ == Conn::kConnected || conn_ == Conn::kSyncSource;
+    solo = solo_;
+  }
+  if (!replicate && !solo) {
+    Status s = EnsureSolo("peer not connected");
+    if (!s.ok()) return s;
+  }
+  const Membership m = state_->membership();
+  size_t begun = 0;
+  struct EndWrites {
+    DirtyMap* d;
+    const std::vector<uint64_t>& r;
+    const size_t& n;
+    ~EndWrites() {
+      for (size_t i = 0; i < n; ++i) d->EndWrite(r[i], r[i]);
+    }
+  } end_writes{dirty_, regions, begun};
+  for (uint64_t r : regions) {
+    Status s = dirty_->BeginWrite(r, r);
+    if (!s.ok()) return s;
+    ++begun;
+  }
+  auto write_local = [&]() {
+    Status result;
+    for (const auto& [offset, piece] : pieces) {
+      Status s = device_->Write(offset, piece);
+      if (result.ok() && !s.ok()) result = s;
+    }
+    return result;
+  };
+  auto mark_all_out_of_sync = [&]() {
+    for (uint64_t r : regions) {
+      Status s = dirty_->MarkOutOfSync(r);
+      if (!s.ok()) return s;
+    }
+    return Status::OK();
+  };
+  if (!replicate) {
+    Status s = mark_all_out_of_sync();
+    return s.ok() ? write_local() : s;
+  }
+  PeerCall<chunk::ReplicateRequest, chunk::WriteReply> call;
+  for (const auto& [offset, piece] : pieces) {
+    chunk::WriteRange* r = call.request.add_batch();
+    r->set_offset(offset);
+    r->set_data(piece.data(), piece.size());
+  }
+  call.request.set_generation(m.generation);
+  call.request.set_pair_id(m.pair_id);
+  call.SetDeadline(options_.peer_timeout_ms);
+  peer_->async()->Replicate(&call.ctx, &call.request, &call.reply, call.Callback());
+  Status local = write_local();
+  Status remote =
+      FromGrpc(call.done.get_future().get(), "replicate batch to peer " + options_.peer_address);
+  if (!local.ok()) return local;
+  if (remote.ok()) return remote;
+  if (remote.code() != Status::Code::kUnavailable && remote.code() != Status::Code::kStale) {
+    return remote;
+  }
+  Status s = EnsureSolo(remote.message());
+  if (!s.ok()) return s;
+  return mark_all_out_of_sync();
 }
 
 Status PairReplicator::PeerReplicate(uint64_t offset, std::string_view data, const Membership& m,
@@ -427,6 +556,22 @@ Status PairReplicator::Replicate(const chunk::ReplicateRequest& req) {
   }
   // No region lock: the sequencer holds it across this call, so replicated
   // writes to a region arrive one at a time and in its order.
+  if (req.batch_size() > 0) {
+    for (const chunk::WriteRange& r : req.batch()) {
+      s = device_->CheckRange("replicate", r.offset(), r.data().size());
+      if (!s.ok()) return s;
+    }
+    for (const chunk::WriteRange& r : req.batch()) {
+      const uint64_t first = r.offset() / kRegionSize;
+      const uint64_t last =
+          r.data().empty() ? first : (r.offset() + r.data().size() - 1) / kRegionSize;
+      s = dirty_->BeginWrite(first, last);
+      if (s.ok()) s = device_->Write(r.offset(), r.data());
+      dirty_->EndWrite(first, last);
+      if (!s.ok()) return s;
+    }
+    return Status::OK();
+  }
   const uint64_t first = req.offset() / kRegionSize;
   const uint64_t last = req.data().empty() ? first : (req.offset() + req.data().size() - 1) / kRegionSize;
   s = dirty_->BeginWrite(first, last);

@@ -85,6 +85,9 @@ class PairReplicator {
   // we sequence it. OK only once both members applied every byte, or this
   // member applied it holding meta's grant.
   Status Write(const chunk::WriteRequest& req);
+  // Many small client writes (each inside one region), acknowledged as one:
+  // OK only when every one of them would have been.
+  Status WriteBatch(const chunk::WriteBatchRequest& req);
   // Applies a write the peer already ordered, locally only.
   Status Replicate(const chunk::ReplicateRequest& req);
   // fdatasync here and, unless local_only, on the peer at the same time.
@@ -104,6 +107,10 @@ class PairReplicator {
   static const char* DiskName(Disk d);
 
   Status WriteSequenced(uint64_t offset, std::string_view piece);
+  Status WriteSequencedBatch(const std::vector<std::pair<uint64_t, std::string_view>>& pieces);
+  // Client write admission: serving, handshake done or meta's grant held.
+  // sequence_all: this member orders every region (alone or resync source).
+  Status AdmitClientWrite(bool* sequence_all);
   // Gets (or confirms) meta's grant to write alone; Stale when outdated,
   // Unavailable when meta cannot be reached.
   Status EnsureSolo(const std::string& why);

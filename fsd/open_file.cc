@@ -209,24 +209,19 @@ Status OpenFile::Write(uint64_t offset, std::string_view data, bool through) {
     // In order with the transfers it overlaps (a partial block planned
     // without zero padding relies on an earlier write reaching the block
     // first), and within the window.
-    uint64_t id;
     {
       std::unique_lock lock(behind_mu_);
       behind_cv_.wait(lock, [&] {
         if (behind_bytes_ > 0 && behind_bytes_ + (block_end - begin) > kWriteBehindBytes) {
           return false;
         }
-        for (const auto& [other, range] : behind_) {
-          if (range.first < block_end && begin < range.second) return false;
-        }
-        return true;
+        return !BehindOverlapsLocked(begin, block_end);
       });
-      id = behind_next_id_++;
-      behind_[id] = {begin, block_end};
+      behind_[begin] = block_end;
       behind_bytes_ += block_end - begin;
     }
-    behind_pool_->Submit([self = shared_from_this(), id, copy, pieces] {
-      self->RunBehind(id, pieces);
+    behind_pool_->Submit([self = shared_from_this(), begin, copy, pieces] {
+      self->RunBehind(begin, pieces);
     });
   }
   bool commit_now;
@@ -247,7 +242,13 @@ Status OpenFile::Write(uint64_t offset, std::string_view data, bool through) {
   return commit_now ? CommitLocked() : Status::OK();
 }
 
-void OpenFile::RunBehind(uint64_t id, const std::vector<WritePiece>& pieces) {
+bool OpenFile::BehindOverlapsLocked(uint64_t begin, uint64_t end) const {
+  auto it = behind_.lower_bound(begin);
+  if (it != behind_.end() && it->first < end) return true;
+  return it != behind_.begin() && std::prev(it)->second > begin;
+}
+
+void OpenFile::RunBehind(uint64_t begin, const std::vector<WritePiece>& pieces) {
   Status s;
   {
     // After a failure, later queued writes fail too: one may have been
@@ -255,27 +256,24 @@ void OpenFile::RunBehind(uint64_t id, const std::vector<WritePiece>& pieces) {
     std::lock_guard lock(behind_mu_);
     s = behind_error_;
   }
-  if (s.ok()) s = RunParallel(pieces.size(), [&](size_t i) { return pool_->Write(pieces[i]); });
+  if (s.ok()) {
+    s = RunParallel(pieces.size(), [&](size_t i) { return pool_->Write(pieces[i], /*batch=*/true); });
+  }
   std::lock_guard lock(behind_mu_);
-  auto it = behind_.find(id);
+  auto it = behind_.find(begin);
   if (!s.ok()) {
     LOG(ERROR) << "write-behind to inode " << ino_ << ": " << s.ToString();
     if (behind_error_.ok()) behind_error_ = s;
-    behind_failed_.Add(it->second.first, it->second.second - it->second.first);
+    behind_failed_.Add(it->first, it->second - it->first);
   }
-  behind_bytes_ -= it->second.second - it->second.first;
+  behind_bytes_ -= it->second - it->first;
   behind_.erase(it);
   behind_cv_.notify_all();
 }
 
 void OpenFile::WaitBehind(uint64_t begin, uint64_t end) {
   std::unique_lock lock(behind_mu_);
-  behind_cv_.wait(lock, [&] {
-    for (const auto& [id, range] : behind_) {
-      if (range.first < end && begin < range.second) return false;
-    }
-    return true;
-  });
+  behind_cv_.wait(lock, [&] { return !BehindOverlapsLocked(begin, end); });
 }
 
 Status OpenFile::DrainBehind() {

@@ -70,7 +70,7 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   // Waits for every transfer; the first failure since the last call, with
   // the failed blocks dropped from what this client claims it wrote.
   Status DrainBehind();
-  void RunBehind(uint64_t id, const std::vector<WritePiece>& pieces);
+  void RunBehind(uint64_t begin, const std::vector<WritePiece>& pieces);
   bool BlockWrittenLocked(uint64_t block, const ExtentRecord& ext) const;
   void InsertExtents(const meta::ExtentsReply& rep, uint64_t offset, uint64_t length);
 
@@ -92,11 +92,14 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   uint64_t local_size_ = 0;  // end of the uncommitted writes, 0 if none
   int64_t last_write_ns_ = 0;
 
-  // Write-behind transfers in flight: id -> block-aligned [begin, end).
+  // True when a transfer in flight overlaps [begin, end); behind_mu_ held.
+  bool BehindOverlapsLocked(uint64_t begin, uint64_t end) const;
+
+  // Write-behind transfers in flight: block-aligned begin -> end. They never
+  // overlap each other: an overlapping write waits before it is queued.
   std::mutex behind_mu_;
   std::condition_variable behind_cv_;
-  std::map<uint64_t, std::pair<uint64_t, uint64_t>> behind_;
-  uint64_t behind_next_id_ = 0;
+  std::map<uint64_t, uint64_t> behind_;
   uint64_t behind_bytes_ = 0;
   Status behind_error_;    // first failure not reported yet
   RangeSet behind_failed_;  // blocks of failed transfers
@@ -114,7 +117,7 @@ inline constexpr uint64_t kOpenExtentWindow = 16 << 20;
 // The OpenFile of each inode this client has open, with a count of handles.
 class OpenFileTable {
  public:
-  OpenFileTable(MetaClient* meta, ChunkPool* pool) : meta_(meta), pool_(pool), behind_(8) {}
+  OpenFileTable(MetaClient* meta, ChunkPool* pool) : meta_(meta), pool_(pool), behind_(32) {}
   // One more handle on `attr.ino`; refreshes an existing state (close-to-open).
   std::shared_ptr<OpenFile> Acquire(const meta::Attr& attr,
                                     const meta::ExtentsReply* extents = nullptr,

@@ -27,6 +27,9 @@ bool IsMemberFailure(const Status& s) {
 }
 
 namespace {
+// Batches stay well inside kMaxMessageSize.
+constexpr size_t kMaxBatchWrites = 256;
+constexpr uint64_t kMaxBatchBytes = 1 << 20;
 std::shared_ptr<grpc::Channel> ChunkChannel(const std::string& address) { return NewChannel(address); }
 }  // namespace
 
@@ -71,6 +74,19 @@ Status PairClient::WritePart(int first, uint64_t dev_offset, std::string data) {
     chunk::WriteReply rep;
     return stub->Write(ctx, req, &rep);
   });
+  if (attempts > 1) write_failovers_.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+Status PairClient::WriteBatch(int first, const chunk::WriteBatchRequest& req) {
+  writes_first_[first].fetch_add(req.ranges_size(), std::memory_order_relaxed);
+  int attempts = 0;
+  Status s =
+      WithFailover(first, "WriteBatch", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+        ++attempts;
+        chunk::WriteReply rep;
+        return stub->WriteBatch(ctx, req, &rep);
+      });
   if (attempts > 1) write_failovers_.fetch_add(1, std::memory_order_relaxed);
   return s;
 }
@@ -152,7 +168,7 @@ Result<std::shared_ptr<PairClient>> ChunkPool::Get(uint32_t pair) {
   return it->second;
 }
 
-Status ChunkPool::Write(const WritePiece& piece) {
+Status ChunkPool::Write(const WritePiece& piece, bool batch) {
   auto pc = Get(piece.pair);
   if (!pc.ok()) return pc.status();
   std::shared_ptr<PairClient> pair = *pc;
@@ -166,8 +182,12 @@ Status ChunkPool::Write(const WritePiece& piece) {
     }
   }
   auto write_part = [&](const DevicePart& p) {
-    return pair->WritePart(prefer_member_ >= 0 ? prefer_member_ : p.member, p.dev_offset,
-                           piece.Bytes(p.dev_offset - piece.dev_offset, p.length));
+    const int member = prefer_member_ >= 0 ? prefer_member_ : p.member;
+    std::string bytes = piece.Bytes(p.dev_offset - piece.dev_offset, p.length);
+    if (batch && p.length <= kBatchablePart) {
+      return WriteBatched(pair, member, p.dev_offset, std::move(bytes));
+    }
+    return pair->WritePart(member, p.dev_offset, std::move(bytes));
   };
   std::vector<std::future<Status>> rest;
   for (size_t i = 1; i < parts.size(); ++i) {
@@ -179,6 +199,48 @@ Status ChunkPool::Write(const WritePiece& piece) {
     if (first.ok()) first = s;
   }
   return first;
+}
+
+Status ChunkPool::WriteBatched(const std::shared_ptr<PairClient>& pair, int member,
+                               uint64_t dev_offset, std::string data) {
+  Combiner* c;
+  {
+    std::lock_guard lock(combiners_mu_);
+    auto& slot = combiners_[{pair->pair().id(), member}];
+    if (!slot) slot = std::make_unique<Combiner>();
+    c = slot.get();
+  }
+  BatchEntry mine{dev_offset, std::move(data), {}};
+  std::future<Status> result = mine.done.get_future();
+  std::unique_lock lock(c->mu);
+  c->queue.push_back(&mine);
+  if (c->sending) {
+    lock.unlock();
+    return result.get();
+  }
+  c->sending = true;
+  while (!c->queue.empty()) {
+    std::vector<BatchEntry*> batch;
+    chunk::WriteBatchRequest req;
+    uint64_t bytes = 0;
+    while (!c->queue.empty() && batch.size() < kMaxBatchWrites &&
+           bytes + c->queue.front()->data.size() <= kMaxBatchBytes) {
+      BatchEntry* e = c->queue.front();
+      c->queue.pop_front();
+      bytes += e->data.size();
+      chunk::WriteRange* r = req.add_ranges();
+      r->set_offset(e->dev_offset);
+      r->set_data(std::move(e->data));
+      batch.push_back(e);
+    }
+    lock.unlock();
+    const Status s = pair->WriteBatch(member, req);
+    for (BatchEntry* e : batch) e->done.set_value(s);
+    lock.lock();
+  }
+  c->sending = false;
+  lock.unlock();
+  return result.get();
 }
 
 Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out) {

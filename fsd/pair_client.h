@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +33,8 @@ class PairClient {
   const meta::Pair& pair() const { return pair_; }
   // One region-sized write, tried on `first` then on the other member.
   Status WritePart(int first, uint64_t dev_offset, std::string data);
+  // Many small writes, each inside one region, in one call; the same failover.
+  Status WriteBatch(int first, const chunk::WriteBatchRequest& req);
   // A read of at most kMaxIoSize into `out`, tried on `first` (-1:
   // alternating members) then on the other member.
   Status ReadPart(int first, uint64_t dev_offset, uint64_t length, char* out);
@@ -53,6 +57,9 @@ class PairClient {
   std::atomic<uint64_t> write_failovers_{0};
 };
 
+// A write part this small may be batched with others (ChunkPool::Write).
+inline constexpr uint64_t kBatchablePart = 64 << 10;
+
 // All pairs of the cluster, by pair id, refreshed from meta when an unknown
 // id shows up.
 class ChunkPool {
@@ -64,7 +71,9 @@ class ChunkPool {
   ~ChunkPool();  // logs the write counters of each pair
 
   // Writes a planned piece (zero padding included), in parallel per region.
-  Status Write(const WritePiece& piece);
+  // With `batch`, parts up to kBatchablePart join other such writes to the
+  // same member in one WriteBatch call (see Combiner).
+  Status Write(const WritePiece& piece, bool batch = false);
   Status Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out);
   Status Flush(uint32_t pair);
 
@@ -72,12 +81,32 @@ class ChunkPool {
   Result<std::shared_ptr<PairClient>> Get(uint32_t pair);
   Status Refresh();
 
+  // Group commit of small writes, one per (pair, member): the first writer
+  // to find no call in flight sends everything queued, in batches, until the
+  // queue is empty; the others wait for their batch's answer. A batch goes
+  // out as soon as the previous one is answered, so batches grow with load
+  // and a lone writer waits for nobody.
+  struct BatchEntry {
+    uint64_t dev_offset;
+    std::string data;
+    std::promise<Status> done;
+  };
+  struct Combiner {
+    std::mutex mu;
+    std::deque<BatchEntry*> queue;
+    bool sending = false;
+  };
+  Status WriteBatched(const std::shared_ptr<PairClient>& pair, int member, uint64_t dev_offset,
+                      std::string data);
+
   MetaClient* meta_;
   const int prefer_member_;
   std::shared_mutex mu_;
   std::map<uint32_t, std::shared_ptr<PairClient>> pairs_;
   // Runs the parallel parts of a write; its tasks never wait on each other.
   WorkerPool parts_pool_{16};
+  std::mutex combiners_mu_;
+  std::map<std::pair<uint32_t, int>, std::unique_ptr<Combiner>> combiners_;
 };
 
 // True for failures worth trying on the other member.
