@@ -15,6 +15,9 @@ DEFINE_int32(io_timeout_ms, 10000, "deadline of one chunk server request");
 DEFINE_int32(io_split_kb, 256,
              "a chunk write larger than this goes out as parallel requests of this size; "
              "0 = one request per 1 MiB device region");
+DEFINE_int32(read_stripe_mb, 64,
+             "reads of each run of this many MiB of a device go to one member, alternating; "
+             "0 = alternate per request");
 DEFINE_int32(io_retry_ms, 60000,
              "how long a chunk request keeps failing over between the members of a pair "
              "(a degraded pair refuses writes until meta grants one member)");
@@ -102,7 +105,13 @@ Status PairClient::ReadPart(int first, uint64_t dev_offset, uint64_t length, cha
   req.set_offset(dev_offset);
   req.set_length(length);
   chunk::ReadReply rep;
-  if (first < 0) first = static_cast<int>(next_read_.fetch_add(1) % 2);
+  // Long runs from one member, as DRBD's striping read balancing: each
+  // member's readahead sees a sequential stream, and both members serve.
+  if (first < 0) {
+    first = FLAGS_read_stripe_mb > 0
+                ? static_cast<int>((dev_offset / (uint64_t(FLAGS_read_stripe_mb) << 20)) % 2)
+                : static_cast<int>(next_read_.fetch_add(1) % 2);
+  }
   Status s = WithFailover(first, "Read", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
     return stub->Read(ctx, req, &rep);
   });
