@@ -371,8 +371,15 @@ Status PairReplicator::WriteBatch(const chunk::WriteBatchRequest& req) {
 
 Status PairReplicator::WriteSequencedBatch(
     const std::vector<std::pair<uint64_t, std::string_view>>& pieces) {
-  // WriteSequenced for many pieces at once. The region locks are taken in
-  // index order, as LockAllRegions takes them, so batches never deadlock.
+  // Per-region sequencing by one member: this member orders every write to
+  // the region. Holding the region lock across BOTH applies (local pwrite and
+  // the peer's Replicate) means no other write to the region can slip in
+  // between, so the peer applies the region's writes in exactly our order and
+  // the two replicas end byte-identical whatever the client interleaving.
+  // The mode is read under the lock too, so a resync that copies this region
+  // (under the same lock) sees either our out-of-sync mark or our replicate.
+  // A batch takes its regions' locks in index order, as LockAllRegions does,
+  // so batches never deadlock.
   std::vector<uint64_t> regions, locks;
   for (const auto& [offset, piece] : pieces) {
     regions.push_back(offset / kRegionSize);
@@ -405,10 +412,12 @@ Status PairReplicator::WriteSequencedBatch(
       for (size_t i = 0; i < n; ++i) d->EndWrite(r[i], r[i]);
     }
   } end_writes{dirty_, regions, begun};
+  // Activity log: the regions are marked on disk before the bytes change.
+  // BeginWrite counts the region in flight even when it fails: EndWrite it.
   for (uint64_t r : regions) {
     Status s = dirty_->BeginWrite(r, r);
-    if (!s.ok()) return s;
     ++begun;
+    if (!s.ok()) return s;
   }
   auto write_local = [&]() {
     Status result;
@@ -426,9 +435,11 @@ Status PairReplicator::WriteSequencedBatch(
     return Status::OK();
   };
   if (!replicate) {
+    // Alone with the grant: the peer will need these regions.
     Status s = mark_all_out_of_sync();
     return s.ok() ? write_local() : s;
   }
+  // Protocol C with the peer in parallel with the local writes, not after.
   PeerCall<chunk::ReplicateRequest, chunk::WriteReply> call;
   for (const auto& [offset, piece] : pieces) {
     chunk::WriteRange* r = call.request.add_batch();
@@ -447,6 +458,8 @@ Status PairReplicator::WriteSequencedBatch(
   if (remote.code() != Status::Code::kUnavailable && remote.code() != Status::Code::kStale) {
     return remote;
   }
+  // The peer did not apply them: acknowledging is safe only with meta's
+  // grant (then the regions are out of sync); otherwise the write fails.
   Status s = EnsureSolo(remote.message());
   if (!s.ok()) return s;
   return mark_all_out_of_sync();
@@ -466,62 +479,7 @@ Status PairReplicator::PeerReplicate(uint64_t offset, std::string_view data, con
 }
 
 Status PairReplicator::WriteSequenced(uint64_t offset, std::string_view piece) {
-  // Per-region sequencing by one member: this member orders every write to
-  // the region. Holding the region lock across BOTH applies (local pwrite and
-  // the peer's Replicate) means no other write to the region can slip in
-  // between, so the peer applies the region's writes in exactly our order and
-  // the two replicas end byte-identical whatever the client interleaving.
-  // The mode is read under the lock too, so a resync that copies this region
-  // (under the same lock) sees either our out-of-sync mark or our replicate.
-  const uint64_t region = offset / kRegionSize;
-  std::lock_guard<std::mutex> lock(RegionLock(region));
-  bool replicate = false, solo = false;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    replicate = conn_ == Conn::kConnected || conn_ == Conn::kSyncSource;
-    solo = solo_;
-  }
-  if (!replicate && !solo) {
-    Status s = EnsureSolo("peer not connected");
-    if (!s.ok()) return s;
-  }
-  const Membership m = state_->membership();
-  // Activity log: the region is marked on disk before the bytes change.
-  Status s = dirty_->BeginWrite(region, region);
-  struct EndWrite {
-    DirtyMap* d;
-    uint64_t r;
-    ~EndWrite() { d->EndWrite(r, r); }
-  } end_write{dirty_, region};
-  if (!s.ok()) return s;
-
-  if (!replicate) {
-    // Alone with the grant: the peer will need this region.
-    s = dirty_->MarkOutOfSync(region);
-    if (!s.ok()) return s;
-    return device_->Write(offset, piece);
-  }
-  // Protocol C with the peer in parallel with the local write, not after it.
-  PeerCall<chunk::ReplicateRequest, chunk::WriteReply> call;
-  call.request.set_offset(offset);
-  call.request.set_data(piece.data(), piece.size());
-  call.request.set_generation(m.generation);
-  call.request.set_pair_id(m.pair_id);
-  call.SetDeadline(options_.peer_timeout_ms);
-  peer_->async()->Replicate(&call.ctx, &call.request, &call.reply, call.Callback());
-  Status local = device_->Write(offset, piece);
-  Status remote =
-      FromGrpc(call.done.get_future().get(), "replicate to peer " + options_.peer_address);
-  if (!local.ok()) return local;
-  if (remote.ok()) return remote;
-  if (remote.code() != Status::Code::kUnavailable && remote.code() != Status::Code::kStale) {
-    return remote;
-  }
-  // The peer did not apply it: acknowledging is safe only with meta's grant
-  // (then the region is out of sync); otherwise the write fails.
-  s = EnsureSolo(remote.message());
-  if (!s.ok()) return s;
-  return dirty_->MarkOutOfSync(region);
+  return WriteSequencedBatch({{offset, piece}});
 }
 
 Status PairReplicator::Replicate(const chunk::ReplicateRequest& req) {

@@ -27,6 +27,24 @@ std::string ReadAll(int fd, size_t size) {
   return out;
 }
 
+ClusterOptions OnePair() {
+  ClusterOptions o;
+  o.pairs = 1;
+  o.device_size = 256ull << 20;
+  return o;
+}
+
+// The file as a second client, mounted afresh, reads it.
+Result<std::string> ReadAsAnotherClient(Cluster& c, const std::string& name) {
+  const std::string other = c.state_dir() + "/mnt2";
+  Status s = c.MountAt(other, "client2");
+  if (!s.ok()) return s;
+  auto back = ReadFile(other + "/" + name);
+  s = c.UnmountAt(other, "client2");
+  if (back.ok() && !s.ok()) return s;
+  return back;
+}
+
 TEST(WriteBehind, OverlappingUnalignedWritesAndReadsStayInOrder) {
   Cluster c;
   ASSERT_OK(c.Start());
@@ -47,20 +65,14 @@ TEST(WriteBehind, OverlappingUnalignedWritesAndReadsStayInOrder) {
   }
   ASSERT_SYS(close(fd));
   // Another client sees exactly the model after the close.
-  const std::string other = c.state_dir() + "/mnt2";
-  ASSERT_OK(c.MountAt(other, "client2"));
-  auto back = ReadFile(other + "/f");
+  auto back = ReadAsAnotherClient(c, "f");
   ASSERT_OK(back.status());
   EXPECT_TRUE(*back == model) << "another client read different bytes";
-  ASSERT_OK(c.UnmountAt(other, "client2"));
   EXPECT_EQ(c.Cli({"fsck"}), 0);
 }
 
 TEST(WriteBehind, AFailedTransferIsReportedAndNeverCommitted) {
-  ClusterOptions o;
-  o.pairs = 1;
-  o.device_size = 256ull << 20;
-  Cluster c(o);
+  Cluster c(OnePair());
   ASSERT_OK(c.Start());
   ASSERT_OK(WaitPairHealthy(c, 0, 30));
   // Fill the device's first blocks with bytes of another file, then free
@@ -104,9 +116,7 @@ TEST(WriteBehind, AFailedTransferIsReportedAndNeverCommitted) {
 // SIGKILLed while they flow and restarted: the writer sees no error, every
 // byte it wrote is read back, and the members end byte-identical.
 TEST(WriteBehind, BatchedSmallWritesSurviveAMemberKill) {
-  ClusterOptions o;
-  o.pairs = 1;
-  o.device_size = 256ull << 20;
+  const ClusterOptions o = OnePair();
   Cluster c(o);
   ASSERT_OK(c.Start());
   ASSERT_OK(WaitPairHealthy(c, 0, 30));
@@ -141,12 +151,9 @@ TEST(WriteBehind, BatchedSmallWritesSurviveAMemberKill) {
   ASSERT_SYS(close(fd));
   ASSERT_OK(WaitPairHealthy(c, 0, 120));
   ASSERT_OK(ReplicasIdentical(c, 0, o.device_size));
-  const std::string other = c.state_dir() + "/mnt2";
-  ASSERT_OK(c.MountAt(other, "client2"));
-  auto back = ReadFile(other + "/f");
+  auto back = ReadAsAnotherClient(c, "f");
   ASSERT_OK(back.status());
   EXPECT_TRUE(*back == model) << "the file differs from what was written";
-  ASSERT_OK(c.UnmountAt(other, "client2"));
 }
 
 }  // namespace
