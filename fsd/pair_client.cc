@@ -4,6 +4,7 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 #include <vector>
@@ -42,10 +43,28 @@ PairClient::PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms)
   stubs_[1] = chunk::Chunk::NewStub(ChunkChannel(pair.address_b()));
 }
 
+namespace {
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+int64_t PairClient::AvoidNs() const {
+  return int64_t{std::max(5000, 4 * io_timeout_ms_)} * 1000000;
+}
+
 template <typename Fn>
 Status PairClient::WithFailover(int first, const char* what, Fn&& fn) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(retry_ms_);
+  const int64_t now = SteadyNs();
+  // A member that failed lately goes second, so a frozen or dead member costs
+  // one timeout per avoid period, not one per request.
   int member = first;
+  if (avoid_until_ns_[first].load() > now && avoid_until_ns_[first ^ 1].load() <= now) {
+    member ^= 1;
+  }
   Status last;
   for (int attempt = 0;; ++attempt) {
     grpc::ClientContext ctx;
@@ -53,7 +72,12 @@ Status PairClient::WithFailover(int first, const char* what, Fn&& fn) {
                      std::chrono::milliseconds(io_timeout_ms_));
     const std::string& addr = member == 0 ? pair_.address_a() : pair_.address_b();
     last = FromGrpc(fn(stubs_[member].get(), &ctx), std::string("chunk ") + what + " " + addr);
-    if (last.ok() || !IsMemberFailure(last)) return last;
+    if (last.ok()) {
+      if (avoid_until_ns_[member].load() != 0) avoid_until_ns_[member] = 0;
+      return last;
+    }
+    if (!IsMemberFailure(last)) return last;
+    avoid_until_ns_[member] = SteadyNs() + AvoidNs();
     if (std::chrono::steady_clock::now() >= give_up) break;
     LOG_EVERY_N(WARNING, 20) << "pair " << pair_.name() << ": " << last.ToString()
                              << "; trying the other member";

@@ -47,6 +47,8 @@ class PairClient {
  private:
   template <typename Fn>
   Status WithFailover(int first, const char* what, Fn&& fn);
+  // How long a member that failed is tried second: 4 io timeouts, at least 5 s.
+  int64_t AvoidNs() const;
 
   meta::Pair pair_;
   int io_timeout_ms_;
@@ -55,6 +57,8 @@ class PairClient {
   std::atomic<uint64_t> next_read_{0};
   std::atomic<uint64_t> writes_first_[2] = {0, 0};
   std::atomic<uint64_t> write_failovers_{0};
+  // Steady-clock ns until which each member is tried second; 0: not avoided.
+  std::atomic<int64_t> avoid_until_ns_[2] = {0, 0};
 };
 
 // A write part this small may be batched with others (ChunkPool::Write).

@@ -2,8 +2,14 @@
 // grant after the peer deadline and the writes go on; the frozen member,
 // woken up, finds itself outdated (it refuses a direct write), is resynced
 // and the pair ends Connected UpToDate/UpToDate with identical replicas.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
+#include <fstream>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include "common/rpc_status.h"
@@ -16,8 +22,6 @@ namespace scalefs::test {
 namespace {
 
 constexpr uint64_t kDevice = 512ull << 20;
-// Small: the client tries the frozen member first for many writes and each
-// such try costs its whole --io_timeout_ms.
 constexpr uint64_t kSize = 64ull << 20;
 constexpr uint64_t kSeed = 0xf0e1;
 
@@ -74,6 +78,51 @@ TEST(PairFreeze, FrozenMemberWakesOutdatedAndIsResynced) {
   std::printf("resynced %lu bytes; test took %.1f s\n",
               static_cast<unsigned long>(a->resynced_bytes_total()),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+// "failed over N" of pair0 from a client's log (written at unmount).
+int64_t FailoverCount(const std::string& log_path) {
+  std::ifstream in(log_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::smatch m;
+  const std::string s = text.str();
+  static const std::regex re("pair pair0: writes sent first to A [0-9]+, to B [0-9]+; failed over ([0-9]+)");
+  return std::regex_search(s, m, re) ? std::stoll(m[1]) : -1;
+}
+
+// A frozen member is tried second once it failed: it costs the client one
+// timeout per avoid period, not one per request.
+TEST(PairFreeze, AFrozenMemberIsTriedSecondAfterItFailed) {
+  ClusterOptions o;
+  o.pairs = 1;
+  o.device_size = 256ull << 20;
+  o.mount = false;
+  o.chunk_flags = {"--peer_timeout_ms=1000"};
+  Cluster c(o);
+  ASSERT_OK(c.Start());
+  ASSERT_OK(c.MountAt(c.mnt(), "client", {"--io_timeout_ms=1500"}));
+  ASSERT_OK(WaitPairHealthy(c, 0, 30));
+  c.Signal("pair0b", SIGSTOP);
+  // 32 MiB in fsynced MiBs: half of them in regions B sequences, 4 requests each.
+  const std::string path = c.mnt() + "/f";
+  int fd = open(path.c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_SYS(fd);
+  for (uint64_t mib = 0; mib < 32; ++mib) {
+    const std::string data = PatternBytes(kSeed, mib << 20, 1 << 20);
+    ASSERT_EQ(pwrite(fd, data.data(), data.size(), mib << 20), static_cast<ssize_t>(data.size()));
+    ASSERT_SYS(fsync(fd));
+  }
+  ASSERT_SYS(close(fd));
+  c.Signal("pair0b", SIGCONT);
+  ASSERT_OK(c.UnmountAt(c.mnt(), "client"));
+  const int64_t failovers = FailoverCount(c.LogPath("client"));
+  std::printf("requests failed over: %ld\n", static_cast<long>(failovers));
+  ASSERT_GE(failovers, 1) << "B was frozen: some write must have failed over";
+  // One per request would be 64 (and 64 timeouts).
+  EXPECT_LE(failovers, 12) << "the frozen member was tried first again and again";
+  ASSERT_OK(WaitPairHealthy(c, 0, 60));
+  ASSERT_OK(ReplicasIdentical(c, 0, o.device_size));
 }
 
 }  // namespace
