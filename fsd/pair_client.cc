@@ -34,13 +34,12 @@ namespace {
 // Batches stay well inside kMaxMessageSize.
 constexpr size_t kMaxBatchWrites = 256;
 constexpr uint64_t kMaxBatchBytes = 1 << 20;
-std::shared_ptr<grpc::Channel> ChunkChannel(const std::string& address) { return NewChannel(address); }
 }  // namespace
 
 PairClient::PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms)
     : pair_(pair), io_timeout_ms_(io_timeout_ms), retry_ms_(retry_ms) {
-  stubs_[0] = chunk::Chunk::NewStub(ChunkChannel(pair.address_a()));
-  stubs_[1] = chunk::Chunk::NewStub(ChunkChannel(pair.address_b()));
+  stubs_[0] = chunk::Chunk::NewStub(NewChannel(pair.address_a()));
+  stubs_[1] = chunk::Chunk::NewStub(NewChannel(pair.address_b()));
 }
 
 namespace {

@@ -12,11 +12,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <random>
-#include <regex>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -98,20 +95,6 @@ std::vector<Round> PlanRounds(int rounds, uint64_t seed) {
     }
   }
   return plan;
-}
-
-// "pair pair0: writes sent first to A 10, to B 0; ..." from a client's log.
-bool WriteCounters(const std::string& log_path, uint64_t* to_a, uint64_t* to_b) {
-  std::ifstream in(log_path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::smatch m;
-  const std::string s = text.str();
-  static const std::regex re("pair pair0: writes sent first to A ([0-9]+), to B ([0-9]+)");
-  if (!std::regex_search(s, m, re)) return false;
-  *to_a = std::stoull(m[1]);
-  *to_b = std::stoull(m[2]);
-  return true;
 }
 
 struct AlignedBuffer {
@@ -252,15 +235,15 @@ TEST(PairConflict, TwoClientsWritingTheSameBlocksThroughDifferentMembersConverge
   // Each member received client writes directly: client 1 sent every write
   // to A first, client 2 to B (the sequencer of the other regions forwards).
   for (int i = 0; i < 2; ++i) ASSERT_OK(c.UnmountAt(mnt[i], names[i]));
-  uint64_t to_a[2] = {0, 0}, to_b[2] = {0, 0};
+  std::optional<WriteCounters> sent[2];
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(WriteCounters(c.LogPath(names[i]), &to_a[i], &to_b[i]))
-        << "no write counters in " << c.LogPath(names[i]);
+    sent[i] = ClientWriteCounters(c.LogPath(names[i]));
+    ASSERT_TRUE(sent[i]) << "no write counters in " << c.LogPath(names[i]);
   }
-  EXPECT_GE(to_a[0], static_cast<uint64_t>(kRounds));
-  EXPECT_EQ(to_b[0], 0u);
-  EXPECT_EQ(to_a[1], 0u);
-  EXPECT_GE(to_b[1], static_cast<uint64_t>(kRounds));
+  EXPECT_GE(sent[0]->to_a, static_cast<uint64_t>(kRounds));
+  EXPECT_EQ(sent[0]->to_b, 0u);
+  EXPECT_EQ(sent[1]->to_a, 0u);
+  EXPECT_GE(sent[1]->to_b, static_cast<uint64_t>(kRounds));
   EXPECT_EQ(c.Cli({"fsck"}, &out), 0) << out;
 }
 

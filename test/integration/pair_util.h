@@ -5,6 +5,10 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,6 +101,23 @@ inline bool WaitFileSize(const std::string& path, uint64_t size, int seconds) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+// The counters a client logs at unmount for pair0: "pair pair0: writes sent
+// first to A 10, to B 12; failed over 0" (PairClient::WriteCounters).
+struct WriteCounters {
+  uint64_t to_a = 0, to_b = 0, failovers = 0;
+};
+inline std::optional<WriteCounters> ClientWriteCounters(const std::string& log_path) {
+  std::ifstream in(log_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string s = text.str();
+  static const std::regex re(
+      "pair pair0: writes sent first to A ([0-9]+), to B ([0-9]+); failed over ([0-9]+)");
+  std::smatch m;
+  if (!std::regex_search(s, m, re)) return std::nullopt;
+  return WriteCounters{std::stoull(m[1]), std::stoull(m[2]), std::stoull(m[3])};
 }
 
 }  // namespace scalefs::test

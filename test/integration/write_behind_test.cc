@@ -61,7 +61,9 @@ TEST(WriteBehind, OverlappingUnalignedWritesAndReadsStayInOrder) {
     ASSERT_EQ(pwrite(fd, data.data(), len, off), static_cast<ssize_t>(len));
     if (model.size() < off + len) model.resize(off + len, '\0');
     model.replace(off, len, data);
-    if (round % 100 == 99) ASSERT_EQ(ReadAll(fd, model.size() + 1), model) << "round " << round;
+    if (round % 100 == 99) {
+      ASSERT_EQ(ReadAll(fd, model.size() + 1), model) << "round " << round;
+    }
   }
   ASSERT_SYS(close(fd));
   // Another client sees exactly the model after the close.
