@@ -217,12 +217,14 @@ Status OpenFile::Write(uint64_t offset, std::string_view data, bool through) {
         }
         return !BehindOverlapsLocked(begin, block_end);
       });
+      // After a failure, no later write is queued: the transfer it overlaps
+      // and waited for may be the one that failed, and a partial block
+      // planned on top of it would expose what the block held before.
+      if (!behind_error_.ok()) return behind_error_;
       behind_[begin] = block_end;
       behind_bytes_ += block_end - begin;
     }
-    behind_pool_->Submit([self = shared_from_this(), begin, copy, pieces] {
-      self->RunBehind(begin, pieces);
-    });
+    RunBehind(begin, std::move(copy), pieces);
   }
   bool commit_now;
   {
@@ -248,17 +250,37 @@ bool OpenFile::BehindOverlapsLocked(uint64_t begin, uint64_t end) const {
   return it != behind_.begin() && std::prev(it)->second > begin;
 }
 
-void OpenFile::RunBehind(uint64_t begin, const std::vector<WritePiece>& pieces) {
-  Status s;
-  {
-    // After a failure, later queued writes fail too: one may have been
-    // planned as a partial block on top of the failed one.
-    std::lock_guard lock(behind_mu_);
-    s = behind_error_;
+void OpenFile::RunBehind(uint64_t begin, std::shared_ptr<std::string> data,
+                         std::vector<WritePiece> pieces) {
+  // The transfer ends when its last piece does; the pieces point into data.
+  struct Transfer {
+    std::mutex mu;
+    size_t left;
+    Status status;
+    std::shared_ptr<std::string> data;
+  };
+  auto t = std::make_shared<Transfer>();
+  t->left = pieces.size();
+  t->data = std::move(data);
+  auto piece_done = [self = shared_from_this(), begin, t](Status s) {
+    {
+      std::lock_guard lock(t->mu);
+      if (t->status.ok()) t->status = s;
+      if (--t->left > 0) return;
+    }
+    self->EndBehind(begin, t->status);
+  };
+  for (const WritePiece& p : pieces) {
+    if (pool_->Batchable(p)) {
+      // Queued without a thread: a busy writer wakes nobody per write.
+      pool_->WriteBatched(p, piece_done);
+    } else {
+      behind_pool_->Submit([pool = pool_, p, piece_done, t] { piece_done(pool->Write(p)); });
+    }
   }
-  if (s.ok()) {
-    s = RunParallel(pieces.size(), [&](size_t i) { return pool_->Write(pieces[i], /*batch=*/true); });
-  }
+}
+
+void OpenFile::EndBehind(uint64_t begin, const Status& s) {
   std::lock_guard lock(behind_mu_);
   auto it = behind_.find(begin);
   if (!s.ok()) {

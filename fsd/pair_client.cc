@@ -200,7 +200,7 @@ Result<std::shared_ptr<PairClient>> ChunkPool::Get(uint32_t pair) {
   return it->second;
 }
 
-Status ChunkPool::Write(const WritePiece& piece, bool batch) {
+Status ChunkPool::Write(const WritePiece& piece) {
   auto pc = Get(piece.pair);
   if (!pc.ok()) return pc.status();
   std::shared_ptr<PairClient> pair = *pc;
@@ -215,11 +215,7 @@ Status ChunkPool::Write(const WritePiece& piece, bool batch) {
   }
   auto write_part = [&](const DevicePart& p) {
     const int member = prefer_member_ >= 0 ? prefer_member_ : p.member;
-    std::string bytes = piece.Bytes(p.dev_offset - piece.dev_offset, p.length);
-    if (batch && p.length <= kBatchablePart) {
-      return WriteBatched(pair, member, p.dev_offset, std::move(bytes));
-    }
-    return pair->WritePart(member, p.dev_offset, std::move(bytes));
+    return pair->WritePart(member, p.dev_offset, piece.Bytes(p.dev_offset - piece.dev_offset, p.length));
   };
   std::vector<std::future<Status>> rest;
   for (size_t i = 1; i < parts.size(); ++i) {
@@ -233,46 +229,61 @@ Status ChunkPool::Write(const WritePiece& piece, bool batch) {
   return first;
 }
 
-Status ChunkPool::WriteBatched(const std::shared_ptr<PairClient>& pair, int member,
-                               uint64_t dev_offset, std::string data) {
+bool ChunkPool::Batchable(const WritePiece& piece) const {
+  return piece.length() <= kBatchablePart &&
+         SplitByRegion(piece.dev_offset, piece.length()).size() == 1;
+}
+
+void ChunkPool::WriteBatched(const WritePiece& piece, std::function<void(Status)> done) {
+  auto pc = Get(piece.pair);
+  if (!pc.ok()) return done(pc.status());
+  const std::vector<DevicePart> parts = SplitByRegion(piece.dev_offset, piece.length());
+  if (parts.size() != 1 || piece.length() > kBatchablePart) {
+    return done(Status::Invalid("write of " + std::to_string(piece.length()) + " bytes at " +
+                                std::to_string(piece.dev_offset) + " is not batchable"));
+  }
+  const int member = prefer_member_ >= 0 ? prefer_member_ : parts[0].member;
   Combiner* c;
   {
     std::lock_guard lock(combiners_mu_);
-    auto& slot = combiners_[{pair->pair().id(), member}];
+    auto& slot = combiners_[{piece.pair, member}];
     if (!slot) slot = std::make_unique<Combiner>();
     c = slot.get();
   }
-  BatchEntry mine{dev_offset, std::move(data), {}};
-  std::future<Status> result = mine.done.get_future();
-  std::unique_lock lock(c->mu);
-  c->queue.push_back(&mine);
-  if (c->sending) {
-    lock.unlock();
-    return result.get();
+  {
+    std::lock_guard lock(c->mu);
+    c->queue.push_back({*pc, piece.dev_offset, piece.Bytes(0, piece.length()), std::move(done)});
+    if (c->sending) return;
+    c->sending = true;
   }
-  c->sending = true;
+  drain_pool_.Submit([this, c, member] { Drain(c, member); });
+}
+
+void ChunkPool::Drain(Combiner* c, int member) {
+  std::unique_lock lock(c->mu);
   while (!c->queue.empty()) {
-    std::vector<BatchEntry*> batch;
+    // One batch goes through one PairClient: a refresh may have replaced it.
+    const std::shared_ptr<PairClient> pair = c->queue.front().pair;
+    std::vector<BatchEntry> batch;
     chunk::WriteBatchRequest req;
     uint64_t bytes = 0;
     while (!c->queue.empty() && batch.size() < kMaxBatchWrites &&
-           bytes + c->queue.front()->data.size() <= kMaxBatchBytes) {
-      BatchEntry* e = c->queue.front();
-      c->queue.pop_front();
-      bytes += e->data.size();
+           bytes + c->queue.front().data.size() <= kMaxBatchBytes &&
+           c->queue.front().pair == pair) {
+      BatchEntry& e = c->queue.front();
+      bytes += e.data.size();
       chunk::WriteRange* r = req.add_ranges();
-      r->set_offset(e->dev_offset);
-      r->set_data(std::move(e->data));
-      batch.push_back(e);
+      r->set_offset(e.dev_offset);
+      r->set_data(std::move(e.data));
+      batch.push_back(std::move(e));
+      c->queue.pop_front();
     }
     lock.unlock();
     const Status s = pair->WriteBatch(member, req);
-    for (BatchEntry* e : batch) e->done.set_value(s);
+    for (BatchEntry& e : batch) e.done(s);
     lock.lock();
   }
   c->sending = false;
-  lock.unlock();
-  return result.get();
 }
 
 Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -75,9 +76,15 @@ class ChunkPool {
   ~ChunkPool();  // logs the write counters of each pair
 
   // Writes a planned piece (zero padding included), in parallel per region.
-  // With `batch`, parts up to kBatchablePart join other such writes to the
-  // same member in one WriteBatch call (see Combiner).
-  Status Write(const WritePiece& piece, bool batch = false);
+  Status Write(const WritePiece& piece);
+  // True when `piece` is one part of at most kBatchablePart: WriteBatched
+  // takes it.
+  bool Batchable(const WritePiece& piece) const;
+  // Write-behind of a batchable piece without a thread of the caller's: it
+  // joins the other small writes queued for the same member and goes out in
+  // one WriteBatch call (see Combiner). `done` runs on a ChunkPool thread
+  // once the piece is on both members, or failed.
+  void WriteBatched(const WritePiece& piece, std::function<void(Status)> done);
   Status Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out);
   Status Flush(uint32_t pair);
 
@@ -85,23 +92,23 @@ class ChunkPool {
   Result<std::shared_ptr<PairClient>> Get(uint32_t pair);
   Status Refresh();
 
-  // Group commit of small writes, one per (pair, member): the first writer
-  // to find no call in flight sends everything queued, in batches, until the
-  // queue is empty; the others wait for their batch's answer. A batch goes
-  // out as soon as the previous one is answered, so batches grow with load
-  // and a lone writer waits for nobody.
+  // Group commit of small writes, one per (pair, member): a write that
+  // finds no call in flight starts a drain, which sends everything queued,
+  // in batches, until the queue is empty. A batch goes out as soon as the
+  // previous one is answered, so batches grow with load; a writer never
+  // waits, and under load queueing wakes no thread.
   struct BatchEntry {
+    std::shared_ptr<PairClient> pair;
     uint64_t dev_offset;
     std::string data;
-    std::promise<Status> done;
+    std::function<void(Status)> done;
   };
   struct Combiner {
     std::mutex mu;
-    std::deque<BatchEntry*> queue;
+    std::deque<BatchEntry> queue;
     bool sending = false;
   };
-  Status WriteBatched(const std::shared_ptr<PairClient>& pair, int member, uint64_t dev_offset,
-                      std::string data);
+  void Drain(Combiner* c, int member);
 
   MetaClient* meta_;
   const int prefer_member_;
@@ -109,6 +116,8 @@ class ChunkPool {
   std::map<uint32_t, std::shared_ptr<PairClient>> pairs_;
   // Runs the parallel parts of a write; its tasks never wait on each other.
   WorkerPool parts_pool_{16};
+  // Runs the drains of the combiners, at most one per combiner.
+  WorkerPool drain_pool_{8};
   std::mutex combiners_mu_;
   std::map<std::pair<uint32_t, int>, std::unique_ptr<Combiner>> combiners_;
 };
