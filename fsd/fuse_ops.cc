@@ -264,6 +264,8 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->keep_cache = 0;  // close-to-open: drop pages another client may have changed
   // O_DIRECT: every read and write of this handle reaches fsd, uncached.
   if (fi->flags & O_DIRECT) fi->direct_io = 1;
+  // Closing a read-only handle has nothing to commit: no FLUSH round trip.
+  if ((fi->flags & O_ACCMODE) == O_RDONLY) fi->noflush = 1;
   if (fuse_reply_open(req, fi) != 0) {
     Self(req)->files().Release(ino);
     delete h;
