@@ -21,7 +21,7 @@
 namespace scalefs {
 
 Result<std::unique_ptr<BlockDevice>> BlockDevice::Open(const std::string& path,
-                                                       uint64_t create_size, bool direct_writes) {
+                                                       uint64_t create_size, bool direct_io) {
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   bool created = false;
   if (fd < 0 && errno == ENOENT && create_size > 0) {
@@ -58,7 +58,7 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::Open(const std::string& path,
   }
   auto device = std::unique_ptr<BlockDevice>(new BlockDevice(path, fd, size));
   device->created_ = created;
-  if (direct_writes) device->OpenDirect();
+  if (direct_io) device->OpenDirect();
   return device;
 }
 
@@ -66,19 +66,19 @@ void BlockDevice::OpenDirect() {
   struct statx st;
   if (::statx(fd_, "", AT_EMPTY_PATH, STATX_DIOALIGN, &st) != 0 ||
       !(st.stx_mask & STATX_DIOALIGN) || st.stx_dio_mem_align == 0) {
-    LOG(INFO) << path_ << ": no direct I/O here, writes go through the page cache";
+    LOG(INFO) << path_ << ": no direct I/O here, everything goes through the page cache";
     return;
   }
   const int fd = ::open(path_.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
   if (fd < 0) {
     LOG(INFO) << path_ << ": cannot open for direct I/O (" << std::strerror(errno)
-              << "), writes go through the page cache";
+              << "), everything goes through the page cache";
     return;
   }
   direct_fd_ = fd;
   direct_offset_align_ = st.stx_dio_offset_align;
   direct_mem_align_ = st.stx_dio_mem_align;
-  LOG(INFO) << path_ << ": aligned writes are direct (offset alignment " << direct_offset_align_
+  LOG(INFO) << path_ << ": large aligned reads and writes are direct (offset alignment " << direct_offset_align_
             << ", memory alignment " << direct_mem_align_ << ")";
 }
 
@@ -109,6 +109,7 @@ Status BlockDevice::CheckRange(std::string_view what, uint64_t offset, uint64_t 
 Status BlockDevice::Read(uint64_t offset, uint64_t length, std::string* out) const {
   Status s = CheckRange("read", offset, length);
   if (!s.ok()) return s;
+  if (Direct(offset, length)) return ReadDirect(offset, length, out);
   out->resize(length);
   uint64_t done = 0;
   while (done < length) {
@@ -127,13 +128,42 @@ Status BlockDevice::Read(uint64_t offset, uint64_t length, std::string* out) con
   return Status::OK();
 }
 
+bool BlockDevice::Direct(uint64_t offset, uint64_t length) const {
+  return direct_fd_ >= 0 && length >= kMinDirectIo && offset % direct_offset_align_ == 0 &&
+         length % direct_offset_align_ == 0;
+}
+
+Status BlockDevice::ReadDirect(uint64_t offset, uint64_t length, std::string* out) const {
+  void* p = nullptr;
+  if (::posix_memalign(&p, direct_mem_align_, length) != 0) {
+    return Status::IoError("no memory for a direct read of " + std::to_string(length) +
+                           " bytes from " + path_);
+  }
+  std::unique_ptr<char, decltype(&std::free)> buf(static_cast<char*>(p), &std::free);
+  uint64_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(direct_fd_, buf.get() + done, length - done,
+                        static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "direct pread " + path_ + " at " +
+                                          std::to_string(offset + done));
+    }
+    if (n == 0 || (done + n) % direct_offset_align_ != 0) {
+      // The image shrank under us: never return stale bytes.
+      return Status::IoError("direct pread " + path_ + ": short read at " +
+                             std::to_string(offset + done));
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  out->assign(buf.get(), length);
+  return Status::OK();
+}
+
 Status BlockDevice::Write(uint64_t offset, std::string_view data) {
   Status s = CheckRange("write", offset, data.size());
   if (!s.ok()) return s;
-  if (direct_fd_ >= 0 && data.size() >= kMinDirectWrite && offset % direct_offset_align_ == 0 &&
-      data.size() % direct_offset_align_ == 0) {
-    return WriteDirect(offset, data);
-  }
+  if (Direct(offset, data.size())) return WriteDirect(offset, data);
   uint64_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done,

@@ -16,10 +16,10 @@ class BlockDevice {
  public:
   // Opens `path` read-write. If it does not exist and create_size > 0, creates
   // it as a sparse file of create_size bytes (a preallocated image for tests
-  // and the loopback cluster). With direct_writes, aligned writes bypass the
-  // page cache (O_DIRECT) where the file system allows it.
+  // and the loopback cluster). With direct_io, large aligned reads and
+  // writes bypass the page cache (O_DIRECT) where the file system allows it.
   static Result<std::unique_ptr<BlockDevice>> Open(const std::string& path, uint64_t create_size,
-                                                   bool direct_writes = true);
+                                                   bool direct_io = true);
   ~BlockDevice();
   BlockDevice(const BlockDevice&) = delete;
   BlockDevice& operator=(const BlockDevice&) = delete;
@@ -36,16 +36,17 @@ class BlockDevice {
 
   // Replaces *out with `length` bytes at `offset`. Zero length is a no-op.
   Status Read(uint64_t offset, uint64_t length, std::string* out) const;
-  // Aligned writes of kMinDirectWrite or more go through O_DIRECT when the
-  // device was opened for it: filling page cache costs more CPU than the
-  // whole rest of a large write (a fresh page per 4 KiB), and a member never
-  // reads most of what it writes. Smaller writes go through the page cache,
-  // which answers at once where a direct write waits for the disk; the
-  // kernel keeps the two coherent. Sync makes both durable.
-  static constexpr uint64_t kMinDirectWrite = 128 << 10;
+  // Aligned reads and writes of kMinDirectIo or more go through O_DIRECT
+  // when the device was opened for it: filling page cache costs more CPU
+  // than the whole rest of a large transfer (on a VM, a fresh page per
+  // 4 KiB faults in the host), and a member rarely reads again what it
+  // moved. Smaller ones go through the page cache, where a write answers at
+  // once and reads of small files ride readahead; the kernel keeps the two
+  // coherent. Sync makes both durable.
+  static constexpr uint64_t kMinDirectIo = 128 << 10;
   Status Write(uint64_t offset, std::string_view data);
-  // True when aligned writes bypass the page cache.
-  bool direct_writes() const { return direct_fd_ >= 0; }
+  // True when large aligned transfers bypass the page cache.
+  bool direct_io() const { return direct_fd_ >= 0; }
   // crc32 (zlib) of each block_size block of [offset, offset+length); the
   // last one may be short. For `scalefs verify`, so larger ranges than one
   // I/O are allowed (up to kMaxChecksumBlocks blocks).
@@ -59,14 +60,17 @@ class BlockDevice {
   BlockDevice(std::string path, int fd, uint64_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
   // Opens direct_fd_ when the file system takes O_DIRECT at this path.
   void OpenDirect();
+  // True when [offset, offset+length) goes to direct_fd_.
+  bool Direct(uint64_t offset, uint64_t length) const;
   Status WriteDirect(uint64_t offset, std::string_view data);
+  Status ReadDirect(uint64_t offset, uint64_t length, std::string* out) const;
 
   const std::string path_;
   const int fd_;
   const uint64_t size_;
   bool created_ = false;
   int direct_fd_ = -1;
-  uint32_t direct_offset_align_ = 0;  // offsets and lengths of direct writes
+  uint32_t direct_offset_align_ = 0;  // offsets and lengths of direct I/O
   uint32_t direct_mem_align_ = 0;     // their buffers
 };
 

@@ -22,7 +22,7 @@ constexpr int kMaxServerThreads = 256;
 
 Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions& options) {
   std::unique_ptr<ChunkServer> server(new ChunkServer());
-  auto device = BlockDevice::Open(options.device_path, options.create_size, options.direct_writes);
+  auto device = BlockDevice::Open(options.device_path, options.create_size, options.direct_io);
   if (!device.ok()) return device.status();
   server->device_ = std::move(*device);
   const std::string state_path =

@@ -28,7 +28,7 @@ struct ChunkServerOptions {
   int peer_timeout_ms = 5000;
   std::string meta_address;    // empty: the address meta gave at join
   uint64_t resync_rate = 0;    // bytes/s, 0 = unlimited
-  bool direct_writes = true;   // aligned writes bypass the page cache
+  bool direct_io = true;      // large aligned I/O bypasses the page cache
 };
 
 class ChunkServer {

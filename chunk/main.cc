@@ -20,9 +20,9 @@ DEFINE_string(state, "", "membership state file (default: <device>.state)");
 DEFINE_string(size, "",
               "if --device does not exist, create it as a sparse file of this size "
               "(bytes, or with suffix K/M/G/T)");
-DEFINE_bool(direct_writes, true,
-            "write aligned blocks to the device with O_DIRECT (the page cache costs more CPU "
-            "than it saves for a member's writes); false: everything through the page cache");
+DEFINE_bool(direct_io, true,
+            "read and write aligned runs of 128 KiB or more with O_DIRECT (the page cache "
+            "costs more CPU than it saves a member); false: everything through the page cache");
 DEFINE_int32(peer_timeout_ms, 5000, "deadline of each call to the peer");
 DEFINE_string(meta, "",
               "host:port of scalefs-meta, asked for the grant to write without the peer "
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
   options.state_path = FLAGS_state;
   options.peer_timeout_ms = FLAGS_peer_timeout_ms;
   options.meta_address = FLAGS_meta;
-  options.direct_writes = FLAGS_direct_writes;
+  options.direct_io = FLAGS_direct_io;
   {
     auto rate = scalefs::ParseByteSize(FLAGS_resync_rate);
     if (!rate.ok()) return Usage("--resync_rate: " + rate.status().message());
