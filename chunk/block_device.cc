@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "common/layout.h"
 
@@ -78,6 +79,7 @@ void BlockDevice::OpenDirect() {
   direct_fd_ = fd;
   direct_offset_align_ = st.stx_dio_offset_align;
   direct_mem_align_ = st.stx_dio_mem_align;
+  buffers_ = std::make_unique<AlignedBufferPool>(direct_mem_align_, kBufferGranule, kBuffersKept);
   LOG(INFO) << path_ << ": large aligned reads and writes are direct (offset alignment " << direct_offset_align_
             << ", memory alignment " << direct_mem_align_ << ")";
 }
@@ -134,15 +136,14 @@ bool BlockDevice::Direct(uint64_t offset, uint64_t length) const {
 }
 
 Status BlockDevice::ReadDirect(uint64_t offset, uint64_t length, std::string* out) const {
-  void* p = nullptr;
-  if (::posix_memalign(&p, direct_mem_align_, length) != 0) {
+  AlignedBufferPool::Buffer buf = buffers_->Get(length);
+  if (buf.data() == nullptr) {
     return Status::IoError("no memory for a direct read of " + std::to_string(length) +
                            " bytes from " + path_);
   }
-  std::unique_ptr<char, decltype(&std::free)> buf(static_cast<char*>(p), &std::free);
   uint64_t done = 0;
   while (done < length) {
-    ssize_t n = ::pread(direct_fd_, buf.get() + done, length - done,
+    ssize_t n = ::pread(direct_fd_, buf.data() + done, length - done,
                         static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -156,7 +157,7 @@ Status BlockDevice::ReadDirect(uint64_t offset, uint64_t length, std::string* ou
     }
     done += static_cast<uint64_t>(n);
   }
-  out->assign(buf.get(), length);
+  out->assign(buf.data(), length);
   return Status::OK();
 }
 
@@ -181,17 +182,16 @@ Status BlockDevice::Write(uint64_t offset, std::string_view data) {
 Status BlockDevice::WriteDirect(uint64_t offset, std::string_view data) {
   // The request's bytes sit wherever protobuf put them; O_DIRECT wants an
   // aligned buffer. Copying in user space is cheap next to the page cache.
-  std::unique_ptr<char, decltype(&std::free)> aligned(nullptr, &std::free);
+  std::optional<AlignedBufferPool::Buffer> aligned;
   const char* buf = data.data();
   if (reinterpret_cast<uintptr_t>(buf) % direct_mem_align_ != 0) {
-    void* p = nullptr;
-    if (::posix_memalign(&p, direct_mem_align_, data.size()) != 0) {
+    aligned.emplace(buffers_->Get(data.size()));
+    if (aligned->data() == nullptr) {
       return Status::IoError("no memory for a direct write of " + std::to_string(data.size()) +
                              " bytes to " + path_);
     }
-    aligned.reset(static_cast<char*>(p));
-    std::memcpy(aligned.get(), data.data(), data.size());
-    buf = aligned.get();
+    std::memcpy(aligned->data(), data.data(), data.size());
+    buf = aligned->data();
   }
   uint64_t done = 0;
   while (done < data.size()) {
