@@ -116,10 +116,11 @@ class ChunkPool {
   std::map<uint32_t, std::shared_ptr<PairClient>> pairs_;
   // Runs the parallel parts of a write; its tasks never wait on each other.
   WorkerPool parts_pool_{16};
-  // Runs the drains of the combiners, at most one per combiner.
-  WorkerPool drain_pool_{8};
   std::mutex combiners_mu_;
   std::map<std::pair<uint32_t, int>, std::unique_ptr<Combiner>> combiners_;
+  // Runs the drains of the combiners, at most one per combiner. Declared
+  // last: it is joined before the combiners its drains use go away.
+  WorkerPool drain_pool_{8};
 };
 
 // True for failures worth trying on the other member.
