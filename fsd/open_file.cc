@@ -252,6 +252,7 @@ bool OpenFile::BehindOverlapsLocked(uint64_t begin, uint64_t end) const {
 
 void OpenFile::RunBehind(uint64_t begin, std::shared_ptr<std::string> data,
                          std::vector<WritePiece> pieces) {
+  if (pieces.empty()) return EndBehind(begin, Status::OK());  // nothing to wait for
   // The transfer ends when its last piece does; the pieces point into data.
   struct Transfer {
     std::mutex mu;
