@@ -272,11 +272,9 @@ void OpenFile::RunBehind(uint64_t begin, std::shared_ptr<std::string> data,
     self->EndBehind(begin, t->status);
   };
   for (const WritePiece& p : pieces) {
-    if (pool_->Batchable(p)) {
-      // Queued without a thread: a busy writer wakes nobody per write.
-      pool_->WriteBatched(p, piece_done);
-    } else {
-      behind_pool_->Submit([pool = pool_, p, piece_done, t] { piece_done(pool->Write(p)); });
+    // A small piece is queued without a thread: a busy writer wakes nobody.
+    if (!pool_->WriteBatched(p, piece_done)) {
+      behind_pool_->Submit([pool = pool_, p, piece_done] { piece_done(pool->Write(p)); });
     }
   }
 }

@@ -229,18 +229,14 @@ Status ChunkPool::Write(const WritePiece& piece) {
   return first;
 }
 
-bool ChunkPool::Batchable(const WritePiece& piece) const {
-  return piece.length() <= kBatchablePart &&
-         SplitByRegion(piece.dev_offset, piece.length()).size() == 1;
-}
-
-void ChunkPool::WriteBatched(const WritePiece& piece, std::function<void(Status)> done) {
-  auto pc = Get(piece.pair);
-  if (!pc.ok()) return done(pc.status());
+bool ChunkPool::WriteBatched(const WritePiece& piece, std::function<void(Status)> done) {
+  if (piece.length() > kBatchablePart) return false;
   const std::vector<DevicePart> parts = SplitByRegion(piece.dev_offset, piece.length());
-  if (parts.size() != 1 || piece.length() > kBatchablePart) {
-    return done(Status::Invalid("write of " + std::to_string(piece.length()) + " bytes at " +
-                                std::to_string(piece.dev_offset) + " is not batchable"));
+  if (parts.size() != 1) return false;
+  auto pc = Get(piece.pair);
+  if (!pc.ok()) {
+    done(pc.status());
+    return true;
   }
   const int member = prefer_member_ >= 0 ? prefer_member_ : parts[0].member;
   Combiner* c;
@@ -253,37 +249,42 @@ void ChunkPool::WriteBatched(const WritePiece& piece, std::function<void(Status)
   {
     std::lock_guard lock(c->mu);
     c->queue.push_back({*pc, piece.dev_offset, piece.Bytes(0, piece.length()), std::move(done)});
-    if (c->sending) return;
+    if (c->sending) return true;
     c->sending = true;
   }
   drain_pool_.Submit([this, c, member] { Drain(c, member); });
+  return true;
 }
 
 void ChunkPool::Drain(Combiner* c, int member) {
   std::unique_lock lock(c->mu);
-  while (!c->queue.empty()) {
-    // One batch goes through one PairClient: a refresh may have replaced it.
-    const std::shared_ptr<PairClient> pair = c->queue.front().pair;
-    std::vector<BatchEntry> batch;
-    chunk::WriteBatchRequest req;
-    uint64_t bytes = 0;
-    while (!c->queue.empty() && batch.size() < kMaxBatchWrites &&
-           bytes + c->queue.front().data.size() <= kMaxBatchBytes &&
-           c->queue.front().pair == pair) {
-      BatchEntry& e = c->queue.front();
-      bytes += e.data.size();
-      chunk::WriteRange* r = req.add_ranges();
-      r->set_offset(e.dev_offset);
-      r->set_data(std::move(e.data));
-      batch.push_back(std::move(e));
-      c->queue.pop_front();
-    }
-    lock.unlock();
-    const Status s = pair->WriteBatch(member, req);
-    for (BatchEntry& e : batch) e.done(s);
-    lock.lock();
+  if (c->queue.empty()) {
+    c->sending = false;
+    return;
   }
-  c->sending = false;
+  // One batch goes through one PairClient: a refresh may have replaced it.
+  const std::shared_ptr<PairClient> pair = c->queue.front().pair;
+  std::vector<BatchEntry> batch;
+  chunk::WriteBatchRequest req;
+  uint64_t bytes = 0;
+  while (!c->queue.empty() && batch.size() < kMaxBatchWrites &&
+         bytes + c->queue.front().data.size() <= kMaxBatchBytes &&
+         c->queue.front().pair == pair) {
+    BatchEntry& e = c->queue.front();
+    bytes += e.data.size();
+    chunk::WriteRange* r = req.add_ranges();
+    r->set_offset(e.dev_offset);
+    r->set_data(std::move(e.data));
+    batch.push_back(std::move(e));
+    c->queue.pop_front();
+  }
+  lock.unlock();
+  const Status s = pair->WriteBatch(member, req);
+  for (BatchEntry& e : batch) e.done(s);
+  // The next batch as a new task, not in a loop: under steady load a drain
+  // never finds its queue empty, and with more combiners than drain threads
+  // a looping drain would starve the others.
+  drain_pool_.Submit([this, c, member] { Drain(c, member); });
 }
 
 Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out) {

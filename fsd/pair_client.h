@@ -77,14 +77,12 @@ class ChunkPool {
 
   // Writes a planned piece (zero padding included), in parallel per region.
   Status Write(const WritePiece& piece);
-  // True when `piece` is one part of at most kBatchablePart: WriteBatched
-  // takes it.
-  bool Batchable(const WritePiece& piece) const;
-  // Write-behind of a batchable piece without a thread of the caller's: it
-  // joins the other small writes queued for the same member and goes out in
-  // one WriteBatch call (see Combiner). `done` runs on a ChunkPool thread
-  // once the piece is on both members, or failed.
-  void WriteBatched(const WritePiece& piece, std::function<void(Status)> done);
+  // Write-behind of a piece of one part of at most kBatchablePart, without
+  // a thread of the caller's: it joins the other small writes queued for the
+  // same member and goes out in one WriteBatch call (see Combiner). `done`
+  // runs once the piece is on both members, or failed. False (and `done`
+  // not called) for a larger piece: the caller writes it with Write.
+  bool WriteBatched(const WritePiece& piece, std::function<void(Status)> done);
   Status Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out);
   Status Flush(uint32_t pair);
 
@@ -93,10 +91,10 @@ class ChunkPool {
   Status Refresh();
 
   // Group commit of small writes, one per (pair, member): a write that
-  // finds no call in flight starts a drain, which sends everything queued,
-  // in batches, until the queue is empty. A batch goes out as soon as the
-  // previous one is answered, so batches grow with load; a writer never
-  // waits, and under load queueing wakes no thread.
+  // finds no call in flight starts a drain, which sends what is queued as
+  // one batch and then starts the next drain, until the queue is empty. A
+  // batch goes out as soon as the previous one is answered, so batches grow
+  // with load; a writer never waits, and queueing wakes no thread per write.
   struct BatchEntry {
     std::shared_ptr<PairClient> pair;
     uint64_t dev_offset;
