@@ -80,8 +80,8 @@ void BlockDevice::OpenDirect() {
   direct_offset_align_ = st.stx_dio_offset_align;
   direct_mem_align_ = st.stx_dio_mem_align;
   buffers_ = std::make_unique<AlignedBufferPool>(direct_mem_align_, kBufferGranule, kBuffersKept);
-  LOG(INFO) << path_ << ": large aligned reads and writes are direct (offset alignment " << direct_offset_align_
-            << ", memory alignment " << direct_mem_align_ << ")";
+  LOG(INFO) << path_ << ": large aligned reads and writes are direct (offset alignment "
+            << direct_offset_align_ << ", memory alignment " << direct_mem_align_ << ")";
 }
 
 BlockDevice::~BlockDevice() {
