@@ -1,4 +1,5 @@
 #include "fsd/admin_commands.h"
+#include "common/layout.h"
 #include "common/rpc_channel.h"
 
 #include <fcntl.h>
@@ -32,6 +33,9 @@ DEFINE_int32(max_idle_threads, 16, "idle FUSE worker threads kept by a mount");
 DEFINE_int32(max_threads, 64, "FUSE worker threads of a mount at most");
 DEFINE_int32(readahead_kb, 2048,
              "kernel readahead of a mount (its bdi's read_ahead_kb; needs root), 0 = leave");
+DEFINE_int32(read_block_kb, 64,
+             "a small read that misses the page cache fetches this much around it, aligned, "
+             "and the kernel caches the rest (random readers find neighbours cached); 0 = off");
 DEFINE_string(prefer_member, "auto",
               "member a mount sends each write and read to first: a, b, or auto (the member "
               "that sequences the region); the other one stays the failover");
@@ -100,6 +104,12 @@ void TellParent(int fd, char status) {
 }
 
 int Mount(const MountOptions& opts, int report_fd) {
+  if (FLAGS_read_block_kb < 0 || FLAGS_read_block_kb % 4 != 0 ||
+      uint64_t(FLAGS_read_block_kb) << 10 > kMaxIoSize) {
+    std::cerr << "scalefs mount: --read_block_kb must be a multiple of 4 from 0 to "
+              << (kMaxIoSize >> 10) << "\n";
+    return 2;
+  }
   const std::string meta_addr = ResolveMetaAddress(opts.meta == "-" ? "" : opts.meta);
   MetaClient meta(meta_addr);
   Status s = meta.Ping(std::min(FLAGS_meta_timeout_ms, 5000));
@@ -112,7 +122,8 @@ int Mount(const MountOptions& opts, int report_fd) {
   int prefer = -1;
   if (!ParsePreferMember(FLAGS_prefer_member, &prefer).ok()) return 2;
   ChunkPool pool(&meta, prefer);
-  ScalefsFuse fs(&meta, &pool, FuseTimeouts{opts.attr_timeout, opts.entry_timeout});
+  ScalefsFuse fs(&meta, &pool, FuseTimeouts{opts.attr_timeout, opts.entry_timeout},
+                 uint64_t(FLAGS_read_block_kb) << 10);
 
   const std::string fuse_opts = FuseOptionString(opts, meta_addr);
   std::vector<std::string> argv_s = {"scalefs", "-o", fuse_opts};
@@ -120,6 +131,7 @@ int Mount(const MountOptions& opts, int report_fd) {
   for (auto& a : argv_s) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   fuse_session* se = fuse_session_new(&args, &ScalefsFuse::Ops(), sizeof(fuse_lowlevel_ops), &fs);
+  fs.set_session(se);
   if (se == nullptr) {
     std::cerr << "scalefs mount: cannot create the FUSE session (options " << fuse_opts << ")\n";
     return 1;

@@ -20,10 +20,12 @@ namespace {
 constexpr size_t kMaxListedForLookups = 16384;
 }  // namespace
 
-ScalefsFuse::ScalefsFuse(MetaClient* meta, ChunkPool* pool, FuseTimeouts timeouts)
+ScalefsFuse::ScalefsFuse(MetaClient* meta, ChunkPool* pool, FuseTimeouts timeouts,
+                         uint64_t read_block)
     : meta_(meta),
       pool_(pool),
       timeouts_(timeouts),
+      read_block_(read_block),
       files_(meta, pool),
       lookups_(std::min(timeouts.attr, timeouts.entry), kMaxListedForLookups) {}
 
@@ -32,7 +34,10 @@ namespace {
 // The per-handle state behind fuse_file_info::fh.
 struct FileHandle {
   std::shared_ptr<OpenFile> file;
+  bool writer = false;  // holds FillGate::BeginWrite until release
 };
+
+bool Writable(const fuse_file_info* fi) { return (fi->flags & O_ACCMODE) != O_RDONLY; }
 
 // A directory listing taken at opendir, so offsets stay stable.
 struct DirHandle {
@@ -169,12 +174,14 @@ void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   if (to_set & FUSE_SET_ATTR_SIZE) {
     m.set_set_size(true);
     m.set_size(attr->st_size);
+    self->fills().BeginWrite(ino);
     if (file) {
       r = file->Truncate(m);
     } else {
       Status s = ZeroTailBlock(self->meta(), self->pool(), ino, attr->st_size);
       r = s.ok() ? self->meta()->SetAttr(m) : Result<meta::AttrReply>(s);
     }
+    self->fills().EndWrite(ino);
   } else {
     // Pending writes first, so meta's mtime does not overtake an explicit one.
     if (file) {
@@ -254,12 +261,18 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // One call brings the attr and the start of the extent map, so a small
   // file is read without another meta call.
+  ScalefsFuse* self = Self(req);
+  const bool writer = Writable(fi);
+  if (writer) self->fills().BeginWrite(ino);
   const uint64_t epoch = AllocationEpoch();
-  auto r = Self(req)->meta()->GetExtents(ino, 0, kOpenExtentWindow);
-  if (!r.ok()) return ReplyError(req, r.status());
-  if (S_ISDIR(r->attr().mode())) return (void)fuse_reply_err(req, EISDIR);
+  auto r = self->meta()->GetExtents(ino, 0, kOpenExtentWindow);
+  if (r.ok() && S_ISDIR(r->attr().mode())) r = Status::IsDir("open of directory " + std::to_string(ino));
+  if (!r.ok()) {
+    if (writer) self->fills().EndWrite(ino);
+    return ReplyError(req, r.status());
+  }
   auto* h = new FileHandle{
-      Self(req)->files().Acquire(r->attr(), &r.value(), kOpenExtentWindow, epoch)};
+      self->files().Acquire(r->attr(), &r.value(), kOpenExtentWindow, epoch), writer};
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;  // close-to-open: drop pages another client may have changed
   // O_DIRECT: every read and write of this handle reaches fsd, uncached.
@@ -267,7 +280,8 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // Closing a read-only handle has nothing to commit: no FLUSH round trip.
   if ((fi->flags & O_ACCMODE) == O_RDONLY) fi->noflush = 1;
   if (fuse_reply_open(req, fi) != 0) {
-    Self(req)->files().Release(ino);
+    self->files().Release(ino);
+    if (writer) self->fills().EndWrite(ino);
     delete h;
   }
 }
@@ -286,22 +300,62 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   auto r = Self(req)->meta()->MakeNode(m);
   if (!r.ok()) return ReplyError(req, r.status());
   if (r->has_parent_attr()) Self(req)->RememberDirAttr(r->parent_attr());
-  auto* h = new FileHandle{Self(req)->files().Acquire(r->attr())};
+  const uint64_t ino = r->attr().ino();
+  const bool writer = Writable(fi);
+  if (writer) Self(req)->fills().BeginWrite(ino);
+  auto* h = new FileHandle{Self(req)->files().Acquire(r->attr()), writer};
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;
   if (fi->flags & O_DIRECT) fi->direct_io = 1;
   fuse_entry_param e = Self(req)->ToEntry(r->attr());
   if (fuse_reply_create(req, &e, fi) != 0) {
-    Self(req)->files().Release(r->attr().ino());
+    Self(req)->files().Release(ino);
+    if (writer) Self(req)->fills().EndWrite(ino);
     delete h;
   }
 }
 
-void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+// Hands `data`, read at file offset `offset`, to the kernel's page cache.
+void Store(ScalefsFuse* self, fuse_ino_t ino, uint64_t offset, std::string_view data) {
+  if (data.empty()) return;
+  fuse_bufvec v = FUSE_BUFVEC_INIT(data.size());
+  v.buf[0].mem = const_cast<char*>(data.data());
+  int err = fuse_lowlevel_notify_store(self->session(), ino, offset, &v, FUSE_BUF_NO_SPLICE);
+  // ENOENT: the kernel dropped the inode meanwhile; nothing to fill.
+  if (err != 0 && err != -ENOENT)
+    LOG(WARNING) << "page-cache fill of inode " << ino << " at " << offset << ": "
+                 << strerror(-err);
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  ScalefsFuse* self = Self(req);
+  OpenFile* file = File(fi)->file.get();
+  const uint64_t block = self->read_block();
+  // A page-cache read (page aligned, cached handle) smaller than a block.
+  const bool fill = block > 0 && size < block && !fi->direct_io && off % kBlockSize == 0 &&
+                    self->session() != nullptr && self->fills().BeginFill(ino);
   std::string buf;
-  Status s = File(fi)->file->Read(off, size, &buf);
-  if (!s.ok()) return ReplyError(req, s);
-  fuse_reply_buf(req, buf.data(), buf.size());
+  if (!fill) {
+    Status s = file->Read(off, size, &buf);
+    if (!s.ok()) return ReplyError(req, s);
+    fuse_reply_buf(req, buf.data(), buf.size());
+    return;
+  }
+  const uint64_t start = RoundDown(off, block);
+  Status s = file->Read(start, block, &buf);  // clipped to the size
+  if (!s.ok()) {
+    self->fills().EndFill(ino);
+    return ReplyError(req, s);
+  }
+  const std::string_view all(buf);
+  const uint64_t head = std::min<uint64_t>(off - start, all.size());
+  const uint64_t tail = std::min<uint64_t>(head + size, all.size());
+  // The asked pages stay locked in the kernel until this reply; the rest of
+  // the block is stored after it, so the two never wait for each other.
+  fuse_reply_buf(req, all.data() + head, tail - head);
+  Store(self, ino, start, all.substr(0, head));
+  Store(self, ino, start + tail, all.substr(tail));
+  self->fills().EndFill(ino);
 }
 
 void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
@@ -334,6 +388,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Status s = h->file->Commit(/*trim=*/true);
   if (!s.ok()) LOG(ERROR) << "commit at close of inode " << ino << ": " << s.ToString();
   Self(req)->files().Release(ino);
+  if (h->writer) Self(req)->fills().EndWrite(ino);
   delete h;
   fuse_reply_err(req, s.errno_value());
 }

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "fsd/fill_gate.h"
 #include "fsd/lookup_cache.h"
 #include "fsd/meta_client.h"
 #include "fsd/open_file.h"
@@ -28,7 +29,11 @@ struct FuseTimeouts {
 
 class ScalefsFuse {
  public:
-  ScalefsFuse(MetaClient* meta, ChunkPool* pool, FuseTimeouts timeouts);
+  // A small read that misses the page cache fetches the `read_block`-aligned
+  // block around it and hands the rest of the block to the kernel's page
+  // cache (see FillGate), as MooseFS reads whole 64 KiB blocks: a random
+  // reader then finds its neighbours cached. 0 reads only what is asked.
+  ScalefsFuse(MetaClient* meta, ChunkPool* pool, FuseTimeouts timeouts, uint64_t read_block = 0);
 
   // The operation table; each op finds this object as the session userdata.
   static const fuse_lowlevel_ops& Ops();
@@ -38,6 +43,11 @@ class ScalefsFuse {
   OpenFileTable& files() { return files_; }
   LookupCache& lookups() { return lookups_; }
   const FuseTimeouts& timeouts() const { return timeouts_; }
+  FillGate& fills() { return fills_; }
+  uint64_t read_block() const { return read_block_; }
+  // The session page-cache fills are sent on; fills are off until it is set.
+  void set_session(fuse_session* se) { session_ = se; }
+  fuse_session* session() const { return session_; }
 
   // struct stat of meta's attr, corrected by this client's uncommitted writes.
   struct stat ToStat(meta::Attr attr);
@@ -58,6 +68,9 @@ class ScalefsFuse {
   MetaClient* const meta_;
   ChunkPool* const pool_;
   const FuseTimeouts timeouts_;
+  const uint64_t read_block_;
+  fuse_session* session_ = nullptr;
+  FillGate fills_;
   OpenFileTable files_;
   LookupCache lookups_;
   std::mutex dir_mu_;

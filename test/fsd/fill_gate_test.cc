@@ -1,0 +1,48 @@
+#include "fsd/fill_gate.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+namespace scalefs {
+
+TEST(FillGateTest, NoFillWhileAWriterIsOpen) {
+  FillGate g;
+  EXPECT_TRUE(g.BeginFill(5));
+  g.EndFill(5);
+  g.BeginWrite(5);
+  EXPECT_FALSE(g.BeginFill(5));
+  EXPECT_TRUE(g.BeginFill(6)) << "another inode is not held off";
+  g.EndFill(6);
+  g.BeginWrite(5);  // two writers
+  g.EndWrite(5);
+  EXPECT_FALSE(g.BeginFill(5));
+  g.EndWrite(5);
+  EXPECT_TRUE(g.BeginFill(5));
+  g.EndFill(5);
+}
+
+TEST(FillGateTest, AWriterWaitsForTheFillsInFlight) {
+  FillGate g;
+  ASSERT_TRUE(g.BeginFill(3));
+  ASSERT_TRUE(g.BeginFill(3));
+  std::atomic<bool> writing{false};
+  std::thread writer([&] {
+    g.BeginWrite(3);
+    writing = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(writing) << "the writer started during a fill";
+  EXPECT_FALSE(g.BeginFill(3)) << "a waiting writer holds new fills off";
+  g.EndFill(3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(writing) << "the writer started during the second fill";
+  g.EndFill(3);
+  writer.join();
+  EXPECT_TRUE(writing);
+  g.EndWrite(3);
+}
+
+}  // namespace scalefs
