@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/layout.h"
+#include "fsd/early_read.h"
 
 namespace scalefs {
 
@@ -33,8 +34,13 @@ namespace {
 
 // The per-handle state behind fuse_file_info::fh.
 struct FileHandle {
+  FileHandle(std::shared_ptr<OpenFile> f, bool w) : file(std::move(f)), writer(w) {}
   std::shared_ptr<OpenFile> file;
   bool writer = false;  // holds FillGate::BeginWrite until release
+  // The whole file as read at open (EarlyRead), good while file->changes()
+  // is still early_changes.
+  std::optional<std::string> early;
+  uint64_t early_changes = 0;
 };
 
 bool Writable(const fuse_file_info* fi) { return (fi->flags & O_ACCMODE) != O_RDONLY; }
@@ -264,6 +270,13 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   ScalefsFuse* self = Self(req);
   const bool writer = Writable(fi);
   if (writer) self->fills().BeginWrite(ino);
+  // Only with no other handle of this client open: one could hold writes
+  // meta does not know of yet, so its answer could not vouch for the bytes.
+  std::optional<EarlyRead> early;
+  if (!writer && !(fi->flags & O_DIRECT) && !self->files().Find(ino)) {
+    if (auto listed = self->lookups().FindListedFile(ino))
+      early.emplace(ino, std::move(*listed), self->meta(), self->pool(), &self->early_reads());
+  }
   const uint64_t epoch = AllocationEpoch();
   auto r = self->meta()->GetExtents(ino, 0, kOpenExtentWindow);
   if (r.ok() && S_ISDIR(r->attr().mode())) r = Status::IsDir("open of directory " + std::to_string(ino));
@@ -271,8 +284,15 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (writer) self->fills().EndWrite(ino);
     return ReplyError(req, r.status());
   }
-  auto* h = new FileHandle{
-      self->files().Acquire(r->attr(), &r.value(), kOpenExtentWindow, epoch), writer};
+  auto* h = new FileHandle(
+      self->files().Acquire(r->attr(), &r.value(), kOpenExtentWindow, epoch), writer);
+  if (early) {
+    // Every change of this client marks the lookup cache before it counts in
+    // changes(): counted first, a change since the listing is either seen
+    // here or later by OpRead.
+    h->early_changes = h->file->changes();
+    if (self->lookups().FindListedFile(ino)) h->early = early->Take(*r);
+  }
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;  // close-to-open: drop pages another client may have changed
   // O_DIRECT: every read and write of this handle reaches fsd, uncached.
@@ -303,7 +323,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   const uint64_t ino = r->attr().ino();
   const bool writer = Writable(fi);
   if (writer) Self(req)->fills().BeginWrite(ino);
-  auto* h = new FileHandle{Self(req)->files().Acquire(r->attr()), writer};
+  auto* h = new FileHandle(Self(req)->files().Acquire(r->attr()), writer);
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;
   if (fi->flags & O_DIRECT) fi->direct_io = 1;
@@ -329,7 +349,14 @@ void Store(ScalefsFuse* self, fuse_ino_t ino, uint64_t offset, std::string_view 
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   ScalefsFuse* self = Self(req);
-  OpenFile* file = File(fi)->file.get();
+  FileHandle* h = File(fi);
+  OpenFile* file = h->file.get();
+  if (h->early && file->changes() == h->early_changes) {
+    const std::string_view all(*h->early);
+    const uint64_t from = std::min<uint64_t>(off, all.size());
+    fuse_reply_buf(req, all.data() + from, std::min<uint64_t>(size, all.size() - from));
+    return;
+  }
   const uint64_t block = self->read_block();
   // A page-cache read (page aligned, cached handle) smaller than a block.
   const bool fill = block > 0 && size < block && !fi->direct_io && off % kBlockSize == 0 &&
@@ -649,7 +676,7 @@ void ScalefsFuse::ForgetDirAttr(uint64_t ino) {
 
 void ScalefsFuse::ListForLookups(uint64_t parent) {
   const LookupCache::Clock::time_point taken = LookupCache::Clock::now();
-  auto entries = meta_->ReadDirAll(parent, lookups_.max_entries_per_dir());
+  auto entries = meta_->ReadDirAll(parent, lookups_.max_entries_per_dir(), kEarlyReadMaxSize);
   if (!entries.ok()) {
     VLOG(1) << "listing directory " << parent << " for lookups: " << entries.status().ToString();
     return lookups_.Fill(parent, taken, {}, /*ok=*/false);

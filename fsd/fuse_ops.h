@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "common/worker_pool.h"
 #include "fsd/fill_gate.h"
 #include "fsd/lookup_cache.h"
 #include "fsd/meta_client.h"
@@ -44,6 +45,7 @@ class ScalefsFuse {
   LookupCache& lookups() { return lookups_; }
   const FuseTimeouts& timeouts() const { return timeouts_; }
   FillGate& fills() { return fills_; }
+  WorkerPool& early_reads() { return early_reads_; }
   uint64_t read_block() const { return read_block_; }
   // The session page-cache fills are sent on; fills are off until it is set.
   void set_session(fuse_session* se) { session_ = se; }
@@ -73,6 +75,7 @@ class ScalefsFuse {
   FillGate fills_;
   OpenFileTable files_;
   LookupCache lookups_;
+  WorkerPool early_reads_{4};  // see EarlyRead
   std::mutex dir_mu_;
   std::map<uint64_t, std::pair<meta::Attr, std::chrono::steady_clock::time_point>> dir_attrs_;
 };

@@ -10,6 +10,8 @@ namespace {
 constexpr int kListAfterMisses = 8;
 constexpr size_t kMaxDirs = 256;
 constexpr size_t kMaxChanged = 4096;
+// Listed small files kept before the stale ones are dropped.
+constexpr size_t kMaxListedFiles = 32768;
 }  // namespace
 
 LookupCache::LookupCache(double ttl_seconds, size_t max_entries_per_dir)
@@ -25,11 +27,25 @@ std::optional<LookupCache::Hit> LookupCache::Find(uint64_t parent, const std::st
   if (d == dirs_.end() || !Fresh(d->second, now)) return std::nullopt;
   auto e = d->second.entries.find(name);
   if (e == d->second.entries.end()) return std::nullopt;
-  auto c = changed_.find(e->second.ino());
-  if (c != changed_.end() && c->second >= d->second.taken) return std::nullopt;
+  if (ChangedSinceLocked(e->second.ino(), d->second.taken)) return std::nullopt;
   const double left =
       std::chrono::duration<double>(d->second.taken + ttl_ - now).count();
   return Hit{e->second, left};
+}
+
+std::optional<LookupCache::ListedFile> LookupCache::FindListedFile(uint64_t ino) {
+  if (ttl_ <= Clock::duration::zero()) return std::nullopt;
+  const Clock::time_point now = Clock::now();
+  std::lock_guard lock(mu_);
+  auto f = files_.find(ino);
+  if (f == files_.end() || now - f->second.first >= ttl_ || ChangedSinceLocked(ino, f->second.first))
+    return std::nullopt;
+  return f->second.second;
+}
+
+bool LookupCache::ChangedSinceLocked(uint64_t ino, Clock::time_point taken) const {
+  auto c = changed_.find(ino);
+  return c != changed_.end() && c->second >= taken;
 }
 
 bool LookupCache::ShouldList(uint64_t parent) {
@@ -60,7 +76,20 @@ void LookupCache::Fill(uint64_t parent, Clock::time_point taken,
   l.truncated = entries.size() >= max_entries_;
   l.entries.clear();
   l.entries.reserve(entries.size());
-  for (meta::DirEntry& e : entries) l.entries.emplace(e.name(), std::move(*e.mutable_attr()));
+  if (files_.size() >= kMaxListedFiles) {
+    for (auto it = files_.begin(); it != files_.end();)
+      it = taken - it->second.first >= ttl_ ? files_.erase(it) : std::next(it);
+  }
+  for (meta::DirEntry& e : entries) {
+    if (e.extents_size() > 0) {
+      auto& [when, f] = files_[e.attr().ino()];
+      when = taken;
+      f.attr = e.attr();
+      f.extents.assign(std::make_move_iterator(e.mutable_extents()->begin()),
+                       std::make_move_iterator(e.mutable_extents()->end()));
+    }
+    l.entries.emplace(e.name(), std::move(*e.mutable_attr()));
+  }
 }
 
 void LookupCache::Changed(uint64_t ino) {

@@ -38,6 +38,15 @@ class LookupCache {
   // client changed it since the listing was taken.
   std::optional<Hit> Find(uint64_t parent, const std::string& name);
 
+  // A small regular file's attr and extent map as a fresh listing gave them
+  // (meta::DirEntry.extents), unless this client changed the file since: what
+  // an open may read ahead with while meta confirms them.
+  struct ListedFile {
+    meta::Attr attr;
+    std::vector<meta::Extent> extents;
+  };
+  std::optional<ListedFile> FindListedFile(uint64_t ino);
+
   // Called after meta found name in parent while no fresh listing had it.
   // True when the caller should list parent now: enough such lookups came
   // within ttl, and no other thread is already listing it.
@@ -69,11 +78,14 @@ class LookupCache {
 
   bool Fresh(const Listing& l, Clock::time_point now) const { return now - l.taken < ttl_; }
   void PruneLocked(Clock::time_point now);
+  bool ChangedSinceLocked(uint64_t ino, Clock::time_point taken) const;
 
   const Clock::duration ttl_;
   const size_t max_entries_;
   std::mutex mu_;
   std::unordered_map<uint64_t, Listing> dirs_;
+  // Listed files that came with extents: ino -> when listed, what was listed.
+  std::unordered_map<uint64_t, std::pair<Clock::time_point, ListedFile>> files_;
   // When this client last changed an inode; only changes younger than ttl
   // matter, older ones predate every listing still trusted.
   std::unordered_map<uint64_t, Clock::time_point> changed_;

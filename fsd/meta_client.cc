@@ -124,13 +124,15 @@ Result<std::string> MetaClient::ReadLink(uint64_t ino) {
   return rep.target();
 }
 
-Result<std::vector<meta::DirEntry>> MetaClient::ReadDirAll(uint64_t ino, size_t max_entries) {
+Result<std::vector<meta::DirEntry>> MetaClient::ReadDirAll(uint64_t ino, size_t max_entries,
+                                                           uint64_t extents_max_size) {
   std::vector<meta::DirEntry> out;
   std::string after;
   while (out.size() < max_entries) {
     meta::ReadDirRequest req;
     req.set_ino(ino);
     req.set_after(after);
+    req.set_extents_max_size(extents_max_size);
     req.set_limit(static_cast<uint32_t>(std::min<size_t>(1024, max_entries - out.size())));
     meta::ReadDirReply rep;
     Status s =

@@ -38,7 +38,9 @@ class MetaClient {
   Result<std::string> ReadLink(uint64_t ino);
   // All entries of a directory, paging through ReadDir.
   // The entries in name order, at most max_entries of them.
-  Result<std::vector<meta::DirEntry>> ReadDirAll(uint64_t ino, size_t max_entries = SIZE_MAX);
+  // Regular files of 1 to extents_max_size bytes come with their extent maps.
+  Result<std::vector<meta::DirEntry>> ReadDirAll(uint64_t ino, size_t max_entries = SIZE_MAX,
+                                                 uint64_t extents_max_size = 0);
   Status SetXattr(uint64_t ino, const std::string& name, const std::string& value,
                   uint32_t flags);
   Result<std::string> GetXattr(uint64_t ino, const std::string& name);

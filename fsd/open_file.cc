@@ -139,6 +139,7 @@ Status OpenFile::Read(uint64_t offset, uint64_t size, std::string* out) {
 
 Status OpenFile::Write(uint64_t offset, std::string_view data, bool through) {
   if (data.empty()) return Status::OK();
+  changes_.fetch_add(1, std::memory_order_acq_rel);
   std::unique_lock io(io_mu_);
   {
     std::lock_guard lock(behind_mu_);
@@ -389,6 +390,7 @@ Status OpenFile::Sync() {
 }
 
 Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
+  changes_.fetch_add(1, std::memory_order_acq_rel);
   std::unique_lock io(io_mu_);
   Status s = CommitLocked();
   if (!s.ok()) return s;
@@ -409,6 +411,7 @@ Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
 }
 
 Result<meta::AttrReply> OpenFile::Fallocate(uint64_t offset, uint64_t length, bool keep_size) {
+  changes_.fetch_add(1, std::memory_order_acq_rel);
   std::unique_lock io(io_mu_);
   {
     Status s = DrainBehind();

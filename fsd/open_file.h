@@ -3,6 +3,7 @@
 // writes imply. Shared by all handles of the inode on this client.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -60,6 +61,9 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   // zeroing the tail of the new last block.
   Result<meta::AttrReply> Truncate(const meta::SetAttrRequest& req);
   Result<meta::AttrReply> Fallocate(uint64_t offset, uint64_t length, bool keep_size);
+  // Counts the writes, truncates and fallocates this client started on the
+  // inode: bytes read before a change are stale once it moved.
+  uint64_t changes() const { return changes_.load(std::memory_order_acquire); }
   // Meta's attr corrected by what this client wrote and did not commit.
   void AdjustAttr(meta::Attr* attr);
 
@@ -79,6 +83,7 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   void InsertExtents(const meta::ExtentsReply& rep, uint64_t offset, uint64_t length);
 
   const uint64_t ino_;
+  std::atomic<uint64_t> changes_{0};
   MetaClient* const meta_;
   ChunkPool* const pool_;
   WorkerPool* const behind_pool_;

@@ -65,7 +65,7 @@ grpc::Status MetaService::ReadLink(grpc::ServerContext*, const InodeRequest* req
 
 grpc::Status MetaService::ReadDir(grpc::ServerContext*, const ReadDirRequest* req,
                                   ReadDirReply* reply) {
-  Result<DirPage> r = store_->ReadDir(req->ino(), req->after(), req->limit());
+  Result<DirPage> r = store_->ReadDir(req->ino(), req->after(), req->limit(), req->extents_max_size());
   if (!r.ok()) return ToGrpc(r.status());
   for (DirEntry& e : r->entries) *reply->add_entries() = std::move(e);
   reply->set_more(r->more);

@@ -702,7 +702,8 @@ Result<std::string> MetaStore::ReadLink(uint64_t ino) {
   return r->symlink_target();
 }
 
-Result<DirPage> MetaStore::ReadDir(uint64_t ino, const std::string& after, uint32_t limit) {
+Result<DirPage> MetaStore::ReadDir(uint64_t ino, const std::string& after, uint32_t limit,
+                                   uint64_t extents_max_size) {
   if (limit == 0) limit = kDefaultReadDirLimit;
   limit = std::min(limit, kMaxReadDirLimit);
   const rocksdb::Snapshot* snap = db_->GetSnapshot();
@@ -735,9 +736,16 @@ Result<DirPage> MetaStore::ReadDir(uint64_t ino, const std::string& after, uint3
       DirEntry e;
       e.set_name(it.key().ToString().substr(prefix.size()));
       *e.mutable_attr() = child->attr();
+      const uint64_t size = child->attr().size();
+      if (S_ISREG(child->attr().mode()) && size > 0 && size <= extents_max_size) {
+        ExtentMap m;
+        st = LoadExtents(db_.get(), ro, d.ino, 0, size, nullptr, &m);
+        if (!st.ok()) break;
+        for (Extent& x : Overlapping(m, 0, size)) *e.add_extents() = std::move(x);
+      }
       page.entries.push_back(std::move(e));
     }
-    st = FromRocks(it.status(), "read directory");
+    if (st.ok()) st = FromRocks(it.status(), "read directory");
   }
   db_->ReleaseSnapshot(snap);
   if (!st.ok()) return st;

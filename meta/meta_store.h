@@ -52,7 +52,9 @@ class MetaStore {
                 Attr* parent_out = nullptr);
   Status Rename(const RenameRequest& req);
   Result<std::string> ReadLink(uint64_t ino);
-  Result<DirPage> ReadDir(uint64_t ino, const std::string& after, uint32_t limit);
+  // Regular files of 1 to extents_max_size bytes come with their extent maps.
+  Result<DirPage> ReadDir(uint64_t ino, const std::string& after, uint32_t limit,
+                          uint64_t extents_max_size = 0);
 
   Status SetXattr(uint64_t ino, const std::string& name, const std::string& value,
                   uint32_t flags);

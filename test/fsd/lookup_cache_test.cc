@@ -90,6 +90,30 @@ TEST(LookupCacheTest, ATruncatedListingIsNotRetakenWhileFresh) {
   EXPECT_EQ(LookupsUntilListing(&c, 7), -1);
 }
 
+TEST(LookupCacheTest, ListedFilesWithExtentsUntilChangedOrStale) {
+  LookupCache c(0.2, 100);
+  meta::DirEntry small = Entry("s", 20, 5000);
+  meta::Extent* x = small.add_extents();
+  x->set_length(8192);
+  x->set_pair(1);
+  x->set_dev_offset(65536);
+  x->set_written(true);
+  c.Fill(7, LookupCache::Clock::now(), {small, Entry("big", 21, 1 << 20), Entry("t", 22, 10)});
+  auto f = c.FindListedFile(20);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->attr.size(), 5000u);
+  ASSERT_EQ(f->extents.size(), 1u);
+  EXPECT_EQ(f->extents[0].dev_offset(), 65536u);
+  EXPECT_FALSE(c.FindListedFile(21)) << "listed without extents";
+  EXPECT_FALSE(c.FindListedFile(22));
+  c.Changed(20);
+  EXPECT_FALSE(c.FindListedFile(20)) << "changed by this client since the listing";
+  c.Fill(7, LookupCache::Clock::now(), {small});
+  EXPECT_TRUE(c.FindListedFile(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_FALSE(c.FindListedFile(20)) << "older than ttl";
+}
+
 TEST(LookupCacheTest, ZeroTtlTurnsItOff) {
   LookupCache c(0, 100);
   EXPECT_EQ(LookupsUntilListing(&c, 7), -1);

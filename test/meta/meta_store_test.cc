@@ -295,6 +295,34 @@ TEST_F(ExtentTest, SmallFileTakesOneBlockAndFreedBlocksAreReused) {
   ExpectClean();
 }
 
+TEST_F(ExtentTest, ReadDirGivesTheMapsOfSmallFilesOnlyWhenAsked) {
+  AddPair("p1", 16 * kMiB);
+  uint64_t d = Mk(1, "d", S_IFDIR | 0755);
+  uint64_t small = Mk(d, "small", S_IFREG | 0644);
+  uint64_t big = Mk(d, "big", S_IFREG | 0644);
+  Mk(d, "empty", S_IFREG | 0644);
+  Mk(d, "sub", S_IFDIR | 0755);
+  ASSERT_TRUE(store_->Allocate(small, 0, 5000, true).ok());
+  ASSERT_TRUE(store_->Allocate(big, 0, 200000, true).ok());
+  auto with = store_->ReadDir(d, "", 0, 64 << 10);
+  ASSERT_TRUE(with.ok()) << with.status().ToString();
+  ASSERT_EQ(with->entries.size(), 4u);
+  for (const DirEntry& e : with->entries) {
+    if (e.name() == "small") {
+      ASSERT_EQ(e.extents_size(), 1);
+      EXPECT_EQ(e.extents(0).SerializeAsString(),
+                store_->GetExtents(small, 0, 0)->extents[0].SerializeAsString());
+    } else {
+      EXPECT_EQ(e.extents_size(), 0) << e.name() << ": too big, empty or not a file";
+    }
+  }
+  auto without = store_->ReadDir(d, "", 0);
+  ASSERT_TRUE(without.ok());
+  for (const DirEntry& e : without->entries)
+    EXPECT_EQ(e.extents_size(), 0) << e.name() << ": not asked for";
+  ExpectClean();
+}
+
 TEST_F(ExtentTest, StripesAcrossPairsMergesAndCommitSplits) {
   uint32_t p1 = AddPair("p1", 64 * kMiB);
   uint32_t p2 = AddPair("p2", 64 * kMiB);
