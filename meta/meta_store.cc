@@ -232,8 +232,34 @@ class MetaStore::Txn {
   std::set<uint64_t> deleted_;
 };
 
+// Holds the mutation mutex; on the way out, with the mutex released, waits
+// until the log is synced through every write so far (this one included).
+class MetaStore::MutationLock {
+ public:
+  explicit MutationLock(MetaStore* store) : store_(store), lock_(store->mu_) {}
+  ~MutationLock() {
+    lock_.unlock();
+    store_->wal_.WaitDurable();
+  }
+
+ private:
+  MetaStore* const store_;
+  std::unique_lock<std::mutex> lock_;
+};
+
+// A read may see a change whose sync is still pending: it answers only once
+// that change is durable.
+class MetaStore::DurableRead {
+ public:
+  explicit DurableRead(MetaStore* store) : store_(store) {}
+  ~DurableRead() { store_->wal_.WaitDurable(); }
+
+ private:
+  MetaStore* const store_;
+};
+
 MetaStore::MetaStore(std::unique_ptr<rocksdb::DB> db, ChunkProber prober)
-    : db_(std::move(db)), prober_(prober) {}
+    : db_(std::move(db)), wal_(db_.get()), prober_(prober) {}
 
 MetaStore::~MetaStore() = default;
 
@@ -303,8 +329,8 @@ Status MetaStore::Init() {
 
 Status MetaStore::ApplyLocked(Txn* txn) {
   txn->Finish();
+  // Unsynced here: MutationLock waits for the group sync once mu_ is free.
   rocksdb::WriteOptions wo;
-  wo.sync = true;
   Status s = FromRocks(db_->Write(wo, &txn->batch), "write batch");
   if (!s.ok()) {
     LOG(ERROR) << s.ToString();
@@ -312,6 +338,7 @@ Status MetaStore::ApplyLocked(Txn* txn) {
     return s;
   }
   inode_count_ += txn->inode_delta;
+  wal_.Written(db_->GetLatestSequenceNumber());
   return s;
 }
 
@@ -339,6 +366,7 @@ Layout MetaStore::NewFileLayout(uint64_t ino) const {
 }
 
 Result<InodeRecord> MetaStore::Lookup(uint64_t parent, const std::string& name) {
+  DurableRead durable(this);
   rocksdb::ReadOptions ro;
   Result<InodeRecord> dir = ReadInode(db_.get(), ro, parent);
   if (!dir.ok()) return dir;
@@ -353,11 +381,12 @@ Result<InodeRecord> MetaStore::Lookup(uint64_t parent, const std::string& name) 
 }
 
 Result<InodeRecord> MetaStore::GetAttr(uint64_t ino) {
+  DurableRead durable(this);
   return ReadInode(db_.get(), rocksdb::ReadOptions(), ino);
 }
 
 Result<InodeRecord> MetaStore::SetAttr(const SetAttrRequest& req) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   Result<InodeRecord*> r = txn.Inode(req.ino());
   if (!r.ok()) return r.status();
@@ -430,7 +459,7 @@ Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req, Attr* parent
       return Status::NameTooLong("symlink target too long");
     }
   }
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   Result<InodeRecord*> pr = txn.Dir(req.parent());
   if (!pr.ok()) return pr.status();
@@ -483,7 +512,7 @@ Result<InodeRecord> MetaStore::Link(uint64_t ino, uint64_t new_parent,
                                     const std::string& new_name) {
   Status s = ValidateName(new_name);
   if (!s.ok()) return s;
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   Result<InodeRecord*> r = txn.Inode(ino);
   if (!r.ok()) return r.status();
@@ -544,7 +573,7 @@ Status MetaStore::Unlink(uint64_t parent, const std::string& name, bool director
   if (directory && name == "..") return Status::NotEmpty("cannot remove '..'");
   Status s = ValidateName(name);
   if (!s.ok()) return s;
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   Result<InodeRecord*> pr = txn.Dir(parent);
   if (!pr.ok()) return pr.status();
@@ -598,7 +627,7 @@ Status MetaStore::Rename(const RenameRequest& req) {
   if (!s.ok()) return s;
   s = ValidateName(req.new_name());
   if (!s.ok()) return s;
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   const uint64_t P = req.parent(), NP = req.new_parent();
   Result<InodeRecord*> pr = txn.Dir(P);
@@ -696,6 +725,7 @@ Status MetaStore::Rename(const RenameRequest& req) {
 }
 
 Result<std::string> MetaStore::ReadLink(uint64_t ino) {
+  DurableRead durable(this);
   Result<InodeRecord> r = GetAttr(ino);
   if (!r.ok()) return r.status();
   if (!S_ISLNK(r->attr().mode())) return Status::Invalid(InoStr(ino) + " is not a symlink");
@@ -704,6 +734,7 @@ Result<std::string> MetaStore::ReadLink(uint64_t ino) {
 
 Result<DirPage> MetaStore::ReadDir(uint64_t ino, const std::string& after, uint32_t limit,
                                    uint64_t extents_max_size) {
+  DurableRead durable(this);
   if (limit == 0) limit = kDefaultReadDirLimit;
   limit = std::min(limit, kMaxReadDirLimit);
   const rocksdb::Snapshot* snap = db_->GetSnapshot();
@@ -760,7 +791,7 @@ Status MetaStore::SetXattr(uint64_t ino, const std::string& name, const std::str
     return Status(static_cast<Status::Code>(E2BIG), "xattr value of " +
                   std::to_string(value.size()) + " bytes exceeds 64 KiB");
   }
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   Result<InodeRecord*> r = txn.Inode(ino);
   if (!r.ok()) return r.status();
@@ -778,6 +809,7 @@ Status MetaStore::SetXattr(uint64_t ino, const std::string& name, const std::str
 }
 
 Result<std::string> MetaStore::GetXattr(uint64_t ino, const std::string& name) {
+  DurableRead durable(this);
   Result<InodeRecord> r = GetAttr(ino);
   if (!r.ok()) return r.status();
   std::string v;
@@ -788,6 +820,7 @@ Result<std::string> MetaStore::GetXattr(uint64_t ino, const std::string& name) {
 }
 
 Result<std::vector<std::string>> MetaStore::ListXattr(uint64_t ino) {
+  DurableRead durable(this);
   Result<InodeRecord> r = GetAttr(ino);
   if (!r.ok()) return r.status();
   std::vector<std::string> names;
@@ -798,7 +831,7 @@ Result<std::vector<std::string>> MetaStore::ListXattr(uint64_t ino) {
 }
 
 Status MetaStore::RemoveXattr(uint64_t ino, const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   Result<InodeRecord*> r = txn.Inode(ino);
   if (!r.ok()) return r.status();
@@ -812,7 +845,7 @@ Status MetaStore::RemoveXattr(uint64_t ino, const std::string& name) {
 }
 
 StatFsReply MetaStore::StatFs() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   StatFsReply r;
   r.set_block_size(kBlockSize);
   uint64_t total = 0, free = 0;
@@ -829,7 +862,7 @@ StatFsReply MetaStore::StatFs() {
 Result<ExtentList> MetaStore::Allocate(uint64_t ino, uint64_t offset, uint64_t length,
                                        bool set_size) {
   if (offset + length < offset) return Status::Invalid("range overflows");
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   Result<InodeRecord*> r = txn.Inode(ino);
   if (!r.ok()) return r.status();
@@ -917,6 +950,7 @@ Result<ExtentList> MetaStore::Allocate(uint64_t ino, uint64_t offset, uint64_t l
 }
 
 Result<ExtentList> MetaStore::GetExtents(uint64_t ino, uint64_t offset, uint64_t length) {
+  DurableRead durable(this);
   const rocksdb::Snapshot* snap = db_->GetSnapshot();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
@@ -941,7 +975,7 @@ Result<ExtentList> MetaStore::GetExtents(uint64_t ino, uint64_t offset, uint64_t
 Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>& written,
                                       uint64_t new_size, int64_t mtime_ns,
                                       const std::vector<ByteRange>& trim) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   Result<InodeRecord*> r = txn.Inode(ino);
   if (!r.ok()) return r.status();
@@ -1030,7 +1064,7 @@ Result<Pair> MetaStore::PairAdd(const std::string& name, const std::string& addr
   std::lock_guard<std::mutex> pl(pair_mu_);
   uint32_t id;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutationLock l(this);
     for (const auto& [pid, p] : pairs_) {
       if (p.name() == name) return Status::Exists("pair " + Quote(name) + " exists");
       for (const std::string& addr : {address_a, address_b}) {
@@ -1093,7 +1127,7 @@ Result<Pair> MetaStore::PairAdd(const std::string& name, const std::string& addr
   p.set_address_b(address_b);
   p.set_capacity(capacity);
   p.set_generation(1);
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   Txn txn(db_.get());
   txn.batch.Put(PairKey(id), p.SerializeAsString());
   txn.batch.Put(std::string(kNextPairKey), EncodeU64(id + 1));
@@ -1110,7 +1144,7 @@ Result<Pair> MetaStore::PairAdd(const std::string& name, const std::string& addr
 }
 
 std::vector<Pair> MetaStore::PairList() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   std::vector<Pair> out;
   for (const auto& [id, p] : pairs_) {
     out.push_back(p);
@@ -1120,7 +1154,7 @@ std::vector<Pair> MetaStore::PairList() {
 }
 
 Result<Pair> MetaStore::UpdatePair(uint32_t id, const std::function<bool(Pair*)>& change) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutationLock l(this);
   auto it = pairs_.find(id);
   if (it == pairs_.end()) return Status::NotFound("no pair with id " + std::to_string(id));
   Pair p = it->second;
@@ -1136,6 +1170,9 @@ Result<Pair> MetaStore::UpdatePair(uint32_t id, const std::function<bool(Pair*)>
   return p;
 }
 
-FsckReply MetaStore::Fsck() { return MetaChecker(db_.get()).Check(); }
+FsckReply MetaStore::Fsck() {
+  DurableRead durable(this);
+  return MetaChecker(db_.get()).Check();
+}
 
 }  // namespace scalefs::meta

@@ -1,7 +1,9 @@
 // The namespace, extent maps and pair registry of scalefs over RocksDB.
-// Every mutation is one synced WriteBatch, so a crash never leaves half an
-// operation; one mutex serializes mutations (correctness first), reads go
-// straight to RocksDB, whose batches are atomic to readers.
+// Every mutation is one WriteBatch, so a crash never leaves half an
+// operation; one mutex serializes mutations, reads go straight to RocksDB,
+// whose batches are atomic to readers. The batches are synced by group
+// commit (WalSyncer): no call returns before what it changed or saw is
+// durable.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include "common/status.h"
 #include "meta/chunk_prober.h"
 #include "meta/space_allocator.h"
+#include "meta/wal_syncer.h"
 #include "proto/meta.pb.h"
 
 namespace scalefs::meta {
@@ -90,9 +93,13 @@ class MetaStore {
   FsckReply Fsck();
 
   rocksdb::DB* db() { return db_.get(); }
+  // How many log syncs group commit made (each covers one or more mutations).
+  uint64_t wal_syncs() const { return wal_.syncs(); }
 
  private:
   class Txn;
+  class MutationLock;
+  class DurableRead;
   explicit MetaStore(std::unique_ptr<rocksdb::DB> db, ChunkProber prober);
   Status Init();
   Status ApplyLocked(Txn* txn);
@@ -102,6 +109,7 @@ class MetaStore {
   Status CheckNotAncestor(Txn* txn, uint64_t dir, uint64_t start);
 
   std::unique_ptr<rocksdb::DB> db_;
+  WalSyncer wal_;
   ChunkProber prober_;
   std::mutex mu_;        // serializes mutations and guards the members below
   std::mutex pair_mu_;   // one PairAdd at a time (it talks to chunk servers unlocked)

@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -239,6 +241,49 @@ TEST_F(NamespaceTest, SetAttrReadDirXattrs) {
   EXPECT_EQ(store_->RemoveXattr(f, "user.x").code(), Code::kNoData);
   EXPECT_EQ(store_->ListXattr(f)->size(), 1u);
   EXPECT_EQ(store_->GetXattr(999, "user.x").status().code(), Code::kNotFound);
+  ExpectClean();
+}
+
+TEST_F(NamespaceTest, AMutationReturnsOnlyAfterItsLogSync) {
+  const uint64_t before = store_->wal_syncs();
+  const uint64_t f = Mk(1, "f", S_IFREG | 0644);
+  EXPECT_EQ(store_->wal_syncs(), before + 1);
+  ASSERT_TRUE(store_->Lookup(1, "f").ok());
+  ASSERT_TRUE(store_->GetAttr(f).ok());
+  EXPECT_EQ(store_->wal_syncs(), before + 1) << "a read with nothing pending syncs nothing";
+  EXPECT_EQ(MkCode(1, "f", S_IFREG | 0644), Code::kExists);
+  EXPECT_EQ(store_->wal_syncs(), before + 1) << "a refused mutation writes nothing";
+  ASSERT_TRUE(store_->Unlink(1, "f", false).ok());
+  EXPECT_EQ(store_->wal_syncs(), before + 2);
+}
+
+// Group commit: concurrent mutations share log syncs, and every one of them
+// is there afterwards, also after reopening.
+TEST_F(NamespaceTest, ConcurrentMutationsShareLogSyncs) {
+  constexpr int kThreads = 8, kEach = 40;
+  const uint64_t before = store_->wal_syncs();
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        MakeNodeRequest req;
+        req.set_parent(1);
+        req.set_name("t" + std::to_string(t) + "-" + std::to_string(i));
+        req.set_mode(S_IFREG | 0644);
+        if (!store_->MakeNode(req).ok()) failed++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  const uint64_t syncs = store_->wal_syncs() - before;
+  EXPECT_GT(syncs, 0u);
+  EXPECT_LT(syncs, uint64_t{kThreads * kEach}) << "no two mutations shared a sync";
+  Reopen();
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kEach; ++i)
+      EXPECT_TRUE(store_->Lookup(1, "t" + std::to_string(t) + "-" + std::to_string(i)).ok());
   ExpectClean();
 }
 
