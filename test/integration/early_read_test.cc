@@ -29,72 +29,73 @@ ClusterOptions LongTimeouts() {
   return o;
 }
 
-TEST(EarlyRead, ListedFilesReadBackAndAChangeAfterTheListingIsSeen) {
-  Cluster c(LongTimeouts());
-  ASSERT_OK(c.Start());
-  const std::string other = c.state_dir() + "/mnt2";
-  ASSERT_OK(c.MountAt(other, "client2"));
-  // Client 2 writes the files, so client 1 has none of them cached.
-  ASSERT_SYS(mkdir((other + "/d").c_str(), 0755));
-  for (int i = 0; i < kFiles; ++i)
-    ASSERT_OK(WriteFile(Name(other + "/d", i), PatternBytes(i, 0, kSize), /*fsync_it=*/false));
+// Client 2 writes the files, so client 1 has none of them cached.
+class EarlyReadTest : public ::testing::Test {
+ protected:
+  EarlyReadTest() : c_(LongTimeouts()) {}
+  void SetUp() override {
+    ASSERT_OK(c_.Start());
+    other_ = c_.state_dir() + "/mnt2";
+    dir_ = c_.mnt() + "/d";
+    ASSERT_OK(c_.MountAt(other_, "client2"));
+    ASSERT_SYS(mkdir((other_ + "/d").c_str(), 0755));
+    for (int i = 0; i < kFiles; ++i)
+      ASSERT_OK(WriteFile(Name(other_ + "/d", i), PatternBytes(i, 0, kSize), /*fsync_it=*/false));
+  }
+  void TearDown() override { EXPECT_OK(c_.UnmountAt(other_, "client2")); }
   // Client 1 looks them all up: enough lookups make it list the directory,
   // with the extent maps of its small files.
-  const std::string dir = c.mnt() + "/d";
-  for (int i = 0; i < kFiles; ++i) {
-    struct stat st;
-    ASSERT_SYS(stat(Name(dir, i).c_str(), &st));
+  void StatAll() {
+    for (int i = 0; i < kFiles; ++i) {
+      struct stat st;
+      ASSERT_SYS(stat(Name(dir_, i).c_str(), &st));
+    }
   }
+
+  Cluster c_;
+  std::string other_;  // client 2's mount
+  std::string dir_;    // the directory, as client 1 sees it
+};
+
+TEST_F(EarlyReadTest, ListedFilesReadBackAndAChangeAfterTheListingIsSeen) {
+  StatAll();
   // Client 2 changes half of them after that listing: it frees their
   // blocks, writes other files (which may reuse them), then writes new bytes.
   for (int i = 0; i < kFiles; i += 2) {
-    ASSERT_SYS(truncate(Name(other + "/d", i).c_str(), 0));
-    ASSERT_OK(WriteFile(Name(other + "/d", 100 + i), PatternBytes(3000 + i, 0, kSize), false));
-    ASSERT_OK(WriteFile(Name(other + "/d", i), PatternBytes(1000 + i, 0, kSize), false));
+    ASSERT_SYS(truncate(Name(other_ + "/d", i).c_str(), 0));
+    ASSERT_OK(WriteFile(Name(other_ + "/d", 100 + i), PatternBytes(3000 + i, 0, kSize), false));
+    ASSERT_OK(WriteFile(Name(other_ + "/d", i), PatternBytes(1000 + i, 0, kSize), false));
   }
   for (int i = 0; i < kFiles; ++i) {
-    auto back = ReadFile(Name(dir, i));
+    auto back = ReadFile(Name(dir_, i));
     ASSERT_OK(back.status());
     const std::string want = PatternBytes(i % 2 == 0 ? 1000 + i : i, 0, kSize);
     EXPECT_TRUE(*back == want) << "file " << i << (i % 2 == 0 ? " (rewritten)" : "");
   }
   // And reading again, after client 1 listed the rewritten files too.
   for (int i = 0; i < kFiles; ++i) {
-    auto back = ReadFile(Name(dir, i));
+    auto back = ReadFile(Name(dir_, i));
     ASSERT_OK(back.status());
     EXPECT_TRUE(*back == PatternBytes(i % 2 == 0 ? 1000 + i : i, 0, kSize)) << "file " << i;
   }
-  ASSERT_OK(c.UnmountAt(other, "client2"));
 }
 
 // A handle open for writing on the same client holds bytes meta has not
 // seen: a reader opened meanwhile must read them, not the listed blocks.
-TEST(EarlyRead, AnOpenWriterOfThisClientWins) {
-  Cluster c(LongTimeouts());
-  ASSERT_OK(c.Start());
-  const std::string other = c.state_dir() + "/mnt2";
-  ASSERT_OK(c.MountAt(other, "client2"));
-  ASSERT_SYS(mkdir((other + "/d").c_str(), 0755));
-  for (int i = 0; i < kFiles; ++i)
-    ASSERT_OK(WriteFile(Name(other + "/d", i), PatternBytes(i, 0, kSize), false));
-  ASSERT_OK(c.UnmountAt(other, "client2"));
+TEST_F(EarlyReadTest, AnOpenWriterOfThisClientWins) {
   // Writers open first and write past the old end; then lookups of the
   // others make client 1 list the directory, with meta's old sizes.
-  const std::string dir = c.mnt() + "/d";
   std::vector<int> writers;
   for (int i = 0; i < kFiles; i += 4) {
     const std::string data = PatternBytes(2000 + i, 0, kSize + 500);
-    int w = open(Name(dir, i).c_str(), O_WRONLY);
+    int w = open(Name(dir_, i).c_str(), O_WRONLY);
     ASSERT_SYS(w);
     ASSERT_EQ(pwrite(w, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
     writers.push_back(w);
   }
-  for (int i = 0; i < kFiles; ++i) {
-    struct stat st;
-    ASSERT_SYS(stat(Name(dir, i).c_str(), &st));
-  }
+  StatAll();
   for (int i = 0; i < kFiles; i += 4) {
-    auto back = ReadFile(Name(dir, i));  // the writer is still open
+    auto back = ReadFile(Name(dir_, i));  // the writer is still open
     ASSERT_OK(back.status());
     EXPECT_TRUE(*back == PatternBytes(2000 + i, 0, kSize + 500)) << "file " << i;
   }
