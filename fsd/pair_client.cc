@@ -13,7 +13,10 @@
 #include "common/rpc_status.h"
 
 DEFINE_int32(io_timeout_ms, 10000, "deadline of one chunk server request");
-DEFINE_int32(io_split_kb, 256,
+// 1 MiB: write-behind already keeps several 1 MiB writes of a file in
+// flight, and on two cores each extra request costs more in wakeups and
+// framing than its overlap gains (sequential write 300 -> 370 MB/s).
+DEFINE_int32(io_split_kb, 1024,
              "a chunk write larger than this goes out as parallel requests of this size; "
              "0 = one request per 1 MiB device region");
 DEFINE_int32(read_stripe_mb, 64,
