@@ -36,6 +36,11 @@ void FillGate::EndWrite(uint64_t ino) {
   EraseIfIdleLocked(it);
 }
 
+void FillGate::Fence(uint64_t ino) {
+  BeginWrite(ino);
+  EndWrite(ino);
+}
+
 void FillGate::EraseIfIdleLocked(std::map<uint64_t, Counts>::iterator it) {
   if (it->second.writers == 0 && it->second.fills == 0) inodes_.erase(it);
 }

@@ -24,6 +24,10 @@ class FillGate {
   // the matching EndWrite.
   void BeginWrite(uint64_t ino);
   void EndWrite(uint64_t ino);
+  // Waits for the fills of `ino` in flight. An open calls it: the kernel
+  // drops the inode's cached pages when the open is answered, and bytes a
+  // fill fetched before the open must not land after that (close-to-open).
+  void Fence(uint64_t ino);
 
  private:
   struct Counts {

@@ -269,7 +269,11 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // file is read without another meta call.
   ScalefsFuse* self = Self(req);
   const bool writer = Writable(fi);
-  if (writer) self->fills().BeginWrite(ino);
+  if (writer) {
+    self->fills().BeginWrite(ino);
+  } else {
+    self->fills().Fence(ino);
+  }
   // Only with no other handle of this client open: one could hold writes
   // meta does not know of yet, so its answer could not vouch for the bytes.
   std::optional<EarlyRead> early;

@@ -45,4 +45,22 @@ TEST(FillGateTest, AWriterWaitsForTheFillsInFlight) {
   g.EndWrite(3);
 }
 
+TEST(FillGateTest, AFenceWaitsForFillsInFlightOnly) {
+  FillGate g;
+  g.Fence(4);  // nothing in flight: returns at once
+  ASSERT_TRUE(g.BeginFill(4));
+  std::atomic<bool> fenced{false};
+  std::thread opener([&] {
+    g.Fence(4);
+    fenced = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(fenced) << "the open went on while a fill fetched before it was in flight";
+  g.EndFill(4);
+  opener.join();
+  EXPECT_TRUE(fenced);
+  EXPECT_TRUE(g.BeginFill(4)) << "after the fence, fills go on";
+  g.EndFill(4);
+}
+
 }  // namespace scalefs
