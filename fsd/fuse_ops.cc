@@ -19,7 +19,15 @@ namespace scalefs {
 namespace {
 // Directories larger than this are listed only this far for lookups.
 constexpr size_t kMaxListedForLookups = 16384;
+// Bytes read at open and not yet served, over all handles (ReserveEarly).
+constexpr uint64_t kEarlyBudget = 32 << 20;
 }  // namespace
+
+bool ScalefsFuse::ReserveEarly(uint64_t bytes) {
+  if (early_bytes_.fetch_add(bytes) + bytes <= kEarlyBudget) return true;
+  early_bytes_.fetch_sub(bytes);
+  return false;
+}
 
 ScalefsFuse::ScalefsFuse(MetaClient* meta, ChunkPool* pool, FuseTimeouts timeouts,
                          uint64_t read_block)
@@ -38,10 +46,25 @@ struct FileHandle {
   std::shared_ptr<OpenFile> file;
   bool writer = false;  // holds FillGate::BeginWrite until release
   // The whole file as read at open (EarlyRead), good while file->changes()
-  // is still early_changes.
+  // is still early_changes; the first read takes it (TakeEarly).
+  std::mutex early_mu;
   std::optional<std::string> early;
   uint64_t early_changes = 0;
 };
+
+// The bytes read at open, once, if no change of this client came since;
+// gives their room in the budget back either way.
+std::optional<std::string> TakeEarly(ScalefsFuse* self, FileHandle* h) {
+  std::optional<std::string> out;
+  {
+    std::lock_guard lock(h->early_mu);
+    if (!h->early) return std::nullopt;
+    out.swap(h->early);
+  }
+  self->ReturnEarly(out->size());
+  if (h->file->changes() != h->early_changes) return std::nullopt;
+  return out;
+}
 
 bool Writable(const fuse_file_info* fi) { return (fi->flags & O_ACCMODE) != O_RDONLY; }
 
@@ -265,8 +288,6 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  // One call brings the attr and the start of the extent map, so a small
-  // file is read without another meta call.
   ScalefsFuse* self = Self(req);
   const bool writer = Writable(fi);
   if (writer) {
@@ -277,15 +298,22 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // Only with no other handle of this client open: one could hold writes
   // meta does not know of yet, so its answer could not vouch for the bytes.
   std::optional<EarlyRead> early;
+  uint64_t reserved = 0;
   if (!writer && !(fi->flags & O_DIRECT) && !self->files().Find(ino)) {
-    if (auto listed = self->lookups().FindListedFile(ino))
+    auto listed = self->lookups().FindListedFile(ino);
+    if (listed && self->ReserveEarly(listed->attr.size())) {
+      reserved = listed->attr.size();
       early.emplace(ino, std::move(*listed), self->meta(), self->pool(), &self->early_reads());
+    }
   }
+  // One call brings the attr and the start of the extent map, so a small
+  // file is read without another meta call.
   const uint64_t epoch = AllocationEpoch();
   auto r = self->meta()->GetExtents(ino, 0, kOpenExtentWindow);
-  if (r.ok() && S_ISDIR(r->attr().mode())) r = Status::IsDir("open of directory " + std::to_string(ino));
+  if (r.ok() && S_ISDIR(r->attr().mode())) r = Status::IsDir("open of directory");
   if (!r.ok()) {
     if (writer) self->fills().EndWrite(ino);
+    self->ReturnEarly(reserved);
     return ReplyError(req, r.status());
   }
   auto* h = new FileHandle(
@@ -296,6 +324,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     // here or later by OpRead.
     h->early_changes = h->file->changes();
     if (self->lookups().FindListedFile(ino)) h->early = early->Take(*r);
+    if (!h->early) self->ReturnEarly(reserved);
   }
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;  // close-to-open: drop pages another client may have changed
@@ -306,6 +335,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) != 0) {
     self->files().Release(ino);
     if (writer) self->fills().EndWrite(ino);
+    TakeEarly(self, h);
     delete h;
   }
 }
@@ -355,8 +385,8 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   ScalefsFuse* self = Self(req);
   FileHandle* h = File(fi);
   OpenFile* file = h->file.get();
-  if (h->early && file->changes() == h->early_changes) {
-    const std::string_view all(*h->early);
+  if (std::optional<std::string> early = TakeEarly(self, h)) {
+    const std::string_view all(*early);
     const uint64_t from = std::min<uint64_t>(off, all.size());
     fuse_reply_buf(req, all.data() + from, std::min<uint64_t>(size, all.size() - from));
     return;
@@ -420,6 +450,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!s.ok()) LOG(ERROR) << "commit at close of inode " << ino << ": " << s.ToString();
   Self(req)->files().Release(ino);
   if (h->writer) Self(req)->fills().EndWrite(ino);
+  TakeEarly(Self(req), h);
   delete h;
   fuse_reply_err(req, s.errno_value());
 }

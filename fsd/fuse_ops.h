@@ -6,6 +6,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -46,6 +47,10 @@ class ScalefsFuse {
   const FuseTimeouts& timeouts() const { return timeouts_; }
   FillGate& fills() { return fills_; }
   WorkerPool& early_reads() { return early_reads_; }
+  // Bytes read at open and not yet served (EarlyRead) are held within a
+  // budget, so thousands of open, unread handles cannot grow the client.
+  bool ReserveEarly(uint64_t bytes);
+  void ReturnEarly(uint64_t bytes) { early_bytes_.fetch_sub(bytes); }
   uint64_t read_block() const { return read_block_; }
   // The session page-cache fills are sent on; fills are off until it is set.
   void set_session(fuse_session* se) { session_ = se; }
@@ -76,6 +81,7 @@ class ScalefsFuse {
   OpenFileTable files_;
   LookupCache lookups_;
   WorkerPool early_reads_{4};  // see EarlyRead
+  std::atomic<uint64_t> early_bytes_{0};
   std::mutex dir_mu_;
   std::map<uint64_t, std::pair<meta::Attr, std::chrono::steady_clock::time_point>> dir_attrs_;
 };
