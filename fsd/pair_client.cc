@@ -260,11 +260,8 @@ bool ChunkPool::WriteBatched(const WritePiece& piece, std::function<void(Status)
 }
 
 void ChunkPool::Drain(Combiner* c, int member) {
+  // Started only with entries queued (sending stays set until it sees none).
   std::unique_lock lock(c->mu);
-  if (c->queue.empty()) {
-    c->sending = false;
-    return;
-  }
   // One batch goes through one PairClient: a refresh may have replaced it.
   const std::shared_ptr<PairClient> pair = c->queue.front().pair;
   std::vector<BatchEntry> batch;
@@ -284,9 +281,15 @@ void ChunkPool::Drain(Combiner* c, int member) {
   lock.unlock();
   const Status s = pair->WriteBatch(member, req);
   for (BatchEntry& e : batch) e.done(s);
+  lock.lock();
+  if (c->queue.empty()) {
+    c->sending = false;  // the next write starts a drain
+    return;
+  }
+  lock.unlock();
   // The next batch as a new task, not in a loop: under steady load a drain
   // never finds its queue empty, and with more combiners than drain threads
-  // a looping drain would starve the others.
+  // a looping drain would starve the others. An idle queue costs no task.
   drain_pool_.Submit([this, c, member] { Drain(c, member); });
 }
 
