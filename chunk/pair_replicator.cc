@@ -142,10 +142,10 @@ Status PairReplicator::CheckServing(bool write) {
   return Status::OK();
 }
 
-Status PairReplicator::Read(uint64_t offset, uint64_t length, std::string* out) {
+Result<DeviceBytes> PairReplicator::Read(uint64_t offset, uint64_t length) {
   Status s = CheckServing(false);
   if (!s.ok()) return s;
-  return device_->Read(offset, length, out);
+  return device_->ReadBytes(offset, length);
 }
 
 Status PairReplicator::EnsureSolo(const std::string& why) {

@@ -207,6 +207,33 @@ TEST_F(PairTest, WriteThroughEitherMemberReadsBackFromBoth) {
   EXPECT_EQ(Checksums(0), Checksums(1));
 }
 
+// A member answers reads from the buffer the device read into (no copy):
+// many large reads at once, from both members, each get their own bytes,
+// and an empty read is an empty reply.
+TEST_F(PairTest, ConcurrentLargeReadsEachGetTheirBytes) {
+  JoinBoth();
+  constexpr int kRanges = 6;
+  std::vector<std::string> want;
+  for (int r = 0; r < kRanges; ++r) {
+    want.push_back(Pattern(kRegion, 10 + r));
+    ASSERT_TRUE(Write(r % 2, r * kRegion, want.back()).ok());
+  }
+  std::vector<std::thread> readers;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 8; ++t) {
+    readers.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        const int r = (t + i) % kRanges;
+        if (Read((t + i) % 2, r * kRegion, kRegion) != want[r]) wrong++;
+      }
+    });
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(Read(0, kRegion, 0), "");
+  EXPECT_EQ(Read(1, kRegion + 4096, 3), want[1].substr(4096, 3));
+}
+
 TEST_F(PairTest, WriteSpanningSeveralRegions) {
   JoinBoth();
   const std::string big = Pattern(kMaxIoSize, 3);  // 4 MiB from mid-region: 5 pieces
