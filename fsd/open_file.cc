@@ -122,6 +122,11 @@ Status OpenFile::Read(uint64_t offset, uint64_t size, std::string* out) {
     std::lock_guard lock(mu_);
     plan = PlanRead(offset, size, cache_.Map(offset, size), local_written_);
   }
+  if (plan.size() == 1 && !plan[0].zeros && plan[0].buf_offset == 0 && plan[0].length == size &&
+      size <= kMaxIoSize) {
+    // The common case, one run on one pair: the reply's buffer is the result.
+    return pool_->Read(plan[0].pair, plan[0].dev_offset, size, out);
+  }
   out->resize(size);
   std::vector<const ReadPiece*> reads;
   for (const ReadPiece& p : plan) {

@@ -126,7 +126,7 @@ std::string PairClient::WriteCounters() const {
          std::to_string(write_failovers_.load());
 }
 
-Status PairClient::ReadPart(int first, uint64_t dev_offset, uint64_t length, char* out) {
+Status PairClient::ReadPart(int first, uint64_t dev_offset, uint64_t length, std::string* out) {
   chunk::ReadRequest req;
   req.set_offset(dev_offset);
   req.set_length(length);
@@ -147,7 +147,7 @@ Status PairClient::ReadPart(int first, uint64_t dev_offset, uint64_t length, cha
                            std::to_string(rep.data().size()) + " bytes, wanted " +
                            std::to_string(length));
   }
-  memcpy(out, rep.data().data(), length);
+  out->swap(*rep.mutable_data());
   return Status::OK();
 }
 
@@ -297,13 +297,25 @@ Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char
   auto pc = Get(pair);
   if (!pc.ok()) return pc.status();
   // Not split: kernel readahead already keeps several reads in flight.
+  std::string part;
   for (uint64_t done = 0; done < length;) {
     const uint64_t n = std::min(length - done, kMaxIoSize);
-    Status s = (*pc)->ReadPart(prefer_member_, dev_offset + done, n, out + done);
+    Status s = (*pc)->ReadPart(prefer_member_, dev_offset + done, n, &part);
     if (!s.ok()) return s;
+    memcpy(out + done, part.data(), n);
     done += n;
   }
   return Status::OK();
+}
+
+Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, std::string* out) {
+  if (length > kMaxIoSize) {
+    return Status::Invalid("a single chunk read is at most " + std::to_string(kMaxIoSize) +
+                                   " bytes, not " + std::to_string(length));
+  }
+  auto pc = Get(pair);
+  if (!pc.ok()) return pc.status();
+  return (*pc)->ReadPart(prefer_member_, dev_offset, length, out);
 }
 
 Status ChunkPool::Flush(uint32_t pair) {

@@ -36,9 +36,9 @@ class PairClient {
   Status WritePart(int first, uint64_t dev_offset, std::string data);
   // Many small writes, each inside one region, in one call; the same failover.
   Status WriteBatch(int first, const chunk::WriteBatchRequest& req);
-  // A read of at most kMaxIoSize into `out`, tried on `first` (-1:
-  // alternating members) then on the other member.
-  Status ReadPart(int first, uint64_t dev_offset, uint64_t length, char* out);
+  // A read of at most kMaxIoSize, tried on `first` (-1: alternating
+  // members) then on the other member. `out` takes the reply's own buffer.
+  Status ReadPart(int first, uint64_t dev_offset, uint64_t length, std::string* out);
   // "writes sent first to A 10, to B 12; failed over 0": tests check that
   // both members received client writes.
   std::string WriteCounters() const;
@@ -84,6 +84,9 @@ class ChunkPool {
   // not called) for a larger piece: the caller writes it with Write.
   bool WriteBatched(const WritePiece& piece, std::function<void(Status)> done);
   Status Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char* out);
+  // A read of at most kMaxIoSize that replaces `out` with the reply's
+  // buffer: no copy and no zero fill on the client.
+  Status Read(uint32_t pair, uint64_t dev_offset, uint64_t length, std::string* out);
   Status Flush(uint32_t pair);
 
  private:
