@@ -31,7 +31,11 @@ DECLARE_int32(meta_timeout_ms);
 DEFINE_string(log_file, "", "where a daemonized mount writes its log (default: nowhere)");
 DEFINE_int32(max_idle_threads, 16, "idle FUSE worker threads kept by a mount");
 DEFINE_int32(max_threads, 64, "FUSE worker threads of a mount at most");
-DEFINE_int32(readahead_kb, 2048,
+// 8 MiB: eight 1 MiB reads in flight keep both members' disks and the
+// transfers busy (cold sequential read 917-1028 -> 1041-1137 MB/s, dev
+// cluster, alternated); random reads no longer pay for it since small reads
+// fetch only their aligned block (39.7k IOPS at 2 and at 8 MiB).
+DEFINE_int32(readahead_kb, 8192,
              "kernel readahead of a mount (its bdi's read_ahead_kb; needs root), 0 = leave");
 DEFINE_int32(read_block_kb, 64,
              "a small read that misses the page cache fetches this much around it, aligned, "

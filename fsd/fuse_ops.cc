@@ -137,7 +137,7 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
   // The mount raises its bdi's readahead to --readahead_kb; this caps it.
-  conn->max_readahead = 4 << 20;
+  conn->max_readahead = 8 << 20;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->time_gran = 1;
