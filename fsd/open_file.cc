@@ -151,12 +151,6 @@ Status OpenFile::Write(uint64_t offset, std::string_view data, bool through) {
     if (!behind_error_.ok()) return behind_error_;
   }
   if (behind_pool_ == nullptr) through = true;
-  // The queued transfer owns a copy of the data.
-  std::shared_ptr<std::string> copy;
-  if (!through) {
-    copy = std::make_shared<std::string>(data);
-    data = *copy;
-  }
   const uint64_t end = offset + data.size();
   bool allocated;
   {
@@ -230,7 +224,7 @@ Status OpenFile::Write(uint64_t offset, std::string_view data, bool through) {
       behind_[begin] = block_end;
       behind_bytes_ += block_end - begin;
     }
-    RunBehind(begin, std::move(copy), pieces);
+    RunBehind(begin, pieces);
   }
   bool commit_now;
   {
@@ -256,19 +250,16 @@ bool OpenFile::BehindOverlapsLocked(uint64_t begin, uint64_t end) const {
   return it != behind_.begin() && std::prev(it)->second > begin;
 }
 
-void OpenFile::RunBehind(uint64_t begin, std::shared_ptr<std::string> data,
-                         std::vector<WritePiece> pieces) {
+void OpenFile::RunBehind(uint64_t begin, const std::vector<WritePiece>& pieces) {
   if (pieces.empty()) return EndBehind(begin, Status::OK());  // nothing to wait for
-  // The transfer ends when its last piece does; the pieces point into data.
+  // The transfer ends when its last piece does.
   struct Transfer {
     std::mutex mu;
     size_t left;
     Status status;
-    std::shared_ptr<std::string> data;
   };
   auto t = std::make_shared<Transfer>();
   t->left = pieces.size();
-  t->data = std::move(data);
   auto piece_done = [self = shared_from_this(), begin, t](Status s) {
     {
       std::lock_guard lock(t->mu);
@@ -279,9 +270,13 @@ void OpenFile::RunBehind(uint64_t begin, std::shared_ptr<std::string> data,
   };
   for (const WritePiece& p : pieces) {
     // A small piece is queued without a thread: a busy writer wakes nobody.
-    if (!pool_->WriteBatched(p, piece_done)) {
-      behind_pool_->Submit([pool = pool_, p, piece_done] { piece_done(pool->Write(p)); });
-    }
+    if (pool_->WriteBatched(p, piece_done)) continue;
+    // The caller's bytes are gone once it returns: the one copy made here,
+    // zero padding included, is what goes out in the request.
+    behind_pool_->Submit([pool = pool_, pair = p.pair, dev_offset = p.dev_offset,
+                          bytes = p.Bytes(0, p.length()), piece_done]() mutable {
+      piece_done(pool->Write(pair, dev_offset, std::move(bytes)));
+    });
   }
 }
 

@@ -74,10 +74,10 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   // Waits for every transfer; the first failure since the last call, with
   // the failed blocks dropped from what this client claims it wrote.
   Status DrainBehind();
-  // Starts the transfer of `pieces` (views into `data`), registered in
-  // behind_ at `begin`; EndBehind closes it.
-  void RunBehind(uint64_t begin, std::shared_ptr<std::string> data,
-                 std::vector<WritePiece> pieces);
+  // Starts the transfer of `pieces`, registered in behind_ at `begin`;
+  // EndBehind closes it. The bytes the pieces view are copied before it
+  // returns.
+  void RunBehind(uint64_t begin, const std::vector<WritePiece>& pieces);
   void EndBehind(uint64_t begin, const Status& s);
   bool BlockWrittenLocked(uint64_t block, const ExtentRecord& ext) const;
   void InsertExtents(const meta::ExtentsReply& rep, uint64_t offset, uint64_t length);

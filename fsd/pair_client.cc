@@ -204,27 +204,46 @@ Result<std::shared_ptr<PairClient>> ChunkPool::Get(uint32_t pair) {
 }
 
 Status ChunkPool::Write(const WritePiece& piece) {
-  auto pc = Get(piece.pair);
+  return WriteParts(piece.pair, piece.dev_offset, piece.length(),
+                    [&](uint64_t from, uint64_t len) { return piece.Bytes(from, len); });
+}
+
+Status ChunkPool::Write(uint32_t pair, uint64_t dev_offset, std::string bytes) {
+  const uint64_t length = bytes.size();
+  return WriteParts(pair, dev_offset, length, [&](uint64_t from, uint64_t len) {
+    return from == 0 && len == length ? std::move(bytes) : bytes.substr(from, len);
+  });
+}
+
+Status ChunkPool::WriteParts(uint32_t pair_id, uint64_t dev_offset, uint64_t length,
+                             const std::function<std::string(uint64_t, uint64_t)>& bytes) {
+  auto pc = Get(pair_id);
   if (!pc.ok()) return pc.status();
   std::shared_ptr<PairClient> pair = *pc;
   std::vector<DevicePart> parts;
   // Smaller requests in parallel: the member's local write, its replication
   // and the transfers overlap instead of following each other.
   const uint64_t split = FLAGS_io_split_kb > 0 ? uint64_t(FLAGS_io_split_kb) << 10 : kMaxIoSize;
-  for (const DevicePart& p : SplitByRegion(piece.dev_offset, piece.length())) {
+  for (const DevicePart& p : SplitByRegion(dev_offset, length)) {
     for (uint64_t done = 0; done < p.length; done += split) {
       parts.push_back({p.dev_offset + done, std::min(split, p.length - done), p.member});
     }
   }
-  auto write_part = [&](const DevicePart& p) {
-    const int member = prefer_member_ >= 0 ? prefer_member_ : p.member;
-    return pair->WritePart(member, p.dev_offset, piece.Bytes(p.dev_offset - piece.dev_offset, p.length));
+  if (parts.empty()) return Status::OK();
+  // Each part's bytes are taken before any request goes out: bytes() may
+  // hand over the caller's whole buffer when there is one part.
+  std::vector<std::string> data;
+  data.reserve(parts.size());
+  for (const DevicePart& p : parts) data.push_back(bytes(p.dev_offset - dev_offset, p.length));
+  auto write_part = [&](size_t i) {
+    const int member = prefer_member_ >= 0 ? prefer_member_ : parts[i].member;
+    return pair->WritePart(member, parts[i].dev_offset, std::move(data[i]));
   };
   std::vector<std::future<Status>> rest;
   for (size_t i = 1; i < parts.size(); ++i) {
-    rest.push_back(parts_pool_.Submit([&write_part, part = parts[i]] { return write_part(part); }));
+    rest.push_back(parts_pool_.Submit([&write_part, i] { return write_part(i); }));
   }
-  Status first = write_part(parts[0]);
+  Status first = write_part(0);
   for (auto& f : rest) {
     Status s = f.get();
     if (first.ok()) first = s;

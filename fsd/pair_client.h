@@ -77,6 +77,9 @@ class ChunkPool {
 
   // Writes a planned piece (zero padding included), in parallel per region.
   Status Write(const WritePiece& piece);
+  // The same for bytes the caller hands over: a write that is one request
+  // sends them without another copy.
+  Status Write(uint32_t pair, uint64_t dev_offset, std::string bytes);
   // Write-behind of a piece of one part of at most kBatchablePart, without
   // a thread of the caller's: it joins the other small writes queued for the
   // same member and goes out in one WriteBatch call (see Combiner). `done`
@@ -91,6 +94,10 @@ class ChunkPool {
 
  private:
   Result<std::shared_ptr<PairClient>> Get(uint32_t pair);
+  // Writes [dev_offset, dev_offset+length) of pair as parallel requests;
+  // bytes(from, len) gives the request bytes at `from` within the write.
+  Status WriteParts(uint32_t pair, uint64_t dev_offset, uint64_t length,
+                    const std::function<std::string(uint64_t, uint64_t)>& bytes);
   Status Refresh();
 
   // Group commit of small writes, one per (pair, member): a write that
