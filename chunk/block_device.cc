@@ -111,12 +111,7 @@ Status BlockDevice::CheckRange(std::string_view what, uint64_t offset, uint64_t 
 Status BlockDevice::Read(uint64_t offset, uint64_t length, std::string* out) const {
   Status s = CheckRange("read", offset, length);
   if (!s.ok()) return s;
-  if (Direct(offset, length)) {
-    Result<DeviceBytes> bytes = ReadBytes(offset, length);
-    if (!bytes.ok()) return bytes.status();
-    out->assign(bytes->data(), length);
-    return Status::OK();
-  }
+  if (Direct(offset, length)) return ReadDirect(offset, length, out);
   out->resize(length);
   uint64_t done = 0;
   while (done < length) {
@@ -140,29 +135,16 @@ bool BlockDevice::Direct(uint64_t offset, uint64_t length) const {
          length % direct_offset_align_ == 0;
 }
 
-Result<DeviceBytes> BlockDevice::ReadBytes(uint64_t offset, uint64_t length) const {
-  if (!Direct(offset, length)) {
-    std::string out;
-    Status s = Read(offset, length, &out);
-    if (!s.ok()) return s;
-    return DeviceBytes(std::move(out));
-  }
-  Status s = CheckRange("read", offset, length);
-  if (!s.ok()) return s;
+Status BlockDevice::ReadDirect(uint64_t offset, uint64_t length, std::string* out) const {
   AlignedBufferPool::Buffer buf = buffers_->Get(length);
   if (buf.data() == nullptr) {
     return Status::IoError("no memory for a direct read of " + std::to_string(length) +
                            " bytes from " + path_);
   }
-  s = ReadDirect(offset, length, buf.data());
-  if (!s.ok()) return s;
-  return DeviceBytes(std::move(buf), length);
-}
-
-Status BlockDevice::ReadDirect(uint64_t offset, uint64_t length, char* buf) const {
   uint64_t done = 0;
   while (done < length) {
-    ssize_t n = ::pread(direct_fd_, buf + done, length - done, static_cast<off_t>(offset + done));
+    ssize_t n = ::pread(direct_fd_, buf.data() + done, length - done,
+                        static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "direct pread " + path_ + " at " +
@@ -175,6 +157,7 @@ Status BlockDevice::ReadDirect(uint64_t offset, uint64_t length, char* buf) cons
     }
     done += static_cast<uint64_t>(n);
   }
+  out->assign(buf.data(), length);
   return Status::OK();
 }
 

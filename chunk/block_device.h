@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,22 +12,6 @@
 #include "common/status.h"
 
 namespace scalefs {
-
-// Bytes a read left in memory the caller keeps: the pooled aligned buffer a
-// direct read filled, or a string. A reply sends them from there.
-class DeviceBytes {
- public:
-  explicit DeviceBytes(std::string bytes) : string_(std::move(bytes)), size_(string_.size()) {}
-  DeviceBytes(AlignedBufferPool::Buffer buffer, size_t size)
-      : buffer_(std::in_place, std::move(buffer)), size_(size) {}
-  char* data() { return buffer_ ? buffer_->data() : string_.data(); }
-  size_t size() const { return size_; }
-
- private:
-  std::optional<AlignedBufferPool::Buffer> buffer_;
-  std::string string_;
-  size_t size_;
-};
 
 class BlockDevice {
  public:
@@ -54,8 +37,6 @@ class BlockDevice {
 
   // Replaces *out with `length` bytes at `offset`. Zero length is a no-op.
   Status Read(uint64_t offset, uint64_t length, std::string* out) const;
-  // The same bytes where the read put them, without the copy into a string.
-  Result<DeviceBytes> ReadBytes(uint64_t offset, uint64_t length) const;
   // Aligned reads and writes of kMinDirectIo or more go through O_DIRECT
   // when the device was opened for it: filling page cache costs more CPU
   // than the whole rest of a large transfer (on a VM, a fresh page per
@@ -83,8 +64,7 @@ class BlockDevice {
   // True when [offset, offset+length) goes to direct_fd_.
   bool Direct(uint64_t offset, uint64_t length) const;
   Status WriteDirect(uint64_t offset, std::string_view data);
-  // Fills buf (aligned) from direct_fd_.
-  Status ReadDirect(uint64_t offset, uint64_t length, char* buf) const;
+  Status ReadDirect(uint64_t offset, uint64_t length, std::string* out) const;
 
   const std::string path_;
   const int fd_;

@@ -12,51 +12,11 @@ ChunkService::ChunkService(std::string listen_address, BlockDevice* device, Memb
       state_(state),
       replicator_(replicator) {}
 
-namespace {
-
-// A chunk::ReadReply on the wire, `data` (field 1, length-delimited) holding
-// the bytes without copying them: the tag and length, then a slice that owns
-// the device buffer until gRPC has sent it.
-grpc::ByteBuffer ReadReplyAround(DeviceBytes bytes) {
-  const uint64_t length = bytes.size();
-  char head[1 + 10];
-  size_t n = 0;
-  head[n++] = 0x0a;  // field 1, wire type 2
-  for (uint64_t v = length;; v >>= 7) {
-    head[n++] = static_cast<char>(v < 0x80 ? v : ((v & 0x7f) | 0x80));
-    if (v < 0x80) break;
-  }
-  auto* owned = new DeviceBytes(std::move(bytes));
-  grpc::Slice slices[2] = {
-      grpc::Slice(head, n),
-      grpc::Slice(owned->data(), length, [](void* p) { delete static_cast<DeviceBytes*>(p); },
-                  owned)};
-  return grpc::ByteBuffer(slices, 2);
-}
-
-}  // namespace
-
-grpc::ServerUnaryReactor* ChunkService::Read(grpc::CallbackServerContext* context,
-                                             const grpc::ByteBuffer* request,
-                                             grpc::ByteBuffer* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  chunk::ReadRequest req;
-  grpc::ByteBuffer copy(*request);  // shares the slices; parsing consumes it
-  grpc::Status parsed = grpc::SerializationTraits<chunk::ReadRequest>::Deserialize(&copy, &req);
-  if (!parsed.ok()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "chunk Read: unparsable request: " + parsed.error_message()));
-    return reactor;
-  }
-  reads_.Submit([this, reactor, response, req] {
-    // Either member serves any block while UpToDate: protocol C keeps both
-    // replicas current; an outdated or resyncing member refuses.
-    Result<DeviceBytes> bytes = replicator_->Read(req.offset(), req.length());
-    if (!bytes.ok()) return reactor->Finish(ToGrpc(bytes.status()));
-    *response = ReadReplyAround(std::move(*bytes));
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
+grpc::Status ChunkService::Read(grpc::ServerContext*, const chunk::ReadRequest* req,
+                                chunk::ReadReply* reply) {
+  // Either member serves any block while UpToDate: protocol C keeps both
+  // replicas current; an outdated or resyncing member refuses.
+  return ToGrpc(replicator_->Read(req->offset(), req->length(), reply->mutable_data()));
 }
 
 grpc::Status ChunkService::Write(grpc::ServerContext*, const chunk::WriteRequest* req,

@@ -7,23 +7,17 @@
 #include "chunk/block_device.h"
 #include "chunk/member_state.h"
 #include "chunk/pair_replicator.h"
-#include "common/worker_pool.h"
 #include "proto/chunk.grpc.pb.h"
 
 namespace scalefs {
 
-// Read is a raw callback method: its reply (a chunk::ReadReply on the wire)
-// is built around the buffer the device read into, so a member copies the
-// bytes it serves only into the socket; the other methods are synchronous.
-class ChunkService final : public chunk::Chunk::WithRawCallbackMethod_Read<chunk::Chunk::Service> {
+class ChunkService final : public chunk::Chunk::Service {
  public:
   // All three outlive the service. `listen_address` is reported by Info.
   ChunkService(std::string listen_address, BlockDevice* device, MemberState* state,
                PairReplicator* replicator);
 
-  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* context,
-                                 const grpc::ByteBuffer* request,
-                                 grpc::ByteBuffer* response) override;
+  grpc::Status Read(grpc::ServerContext*, const chunk::ReadRequest*, chunk::ReadReply*) override;
   grpc::Status Write(grpc::ServerContext*, const chunk::WriteRequest*,
                      chunk::WriteReply*) override;
   grpc::Status WriteBatch(grpc::ServerContext*, const chunk::WriteBatchRequest*,
@@ -46,9 +40,6 @@ class ChunkService final : public chunk::Chunk::WithRawCallbackMethod_Read<chunk
   BlockDevice* const device_;
   MemberState* const state_;
   PairReplicator* const replicator_;
-  // Runs the reads: a callback method must not block gRPC's own threads.
-  // As many as the synchronous methods may use, so reads queue no sooner.
-  WorkerPool reads_{16};
 };
 
 }  // namespace scalefs

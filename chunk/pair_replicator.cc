@@ -142,10 +142,10 @@ Status PairReplicator::CheckServing(bool write) {
   return Status::OK();
 }
 
-Result<DeviceBytes> PairReplicator::Read(uint64_t offset, uint64_t length) {
+Status PairReplicator::Read(uint64_t offset, uint64_t length, std::string* out) {
   Status s = CheckServing(false);
   if (!s.ok()) return s;
-  return device_->ReadBytes(offset, length);
+  return device_->Read(offset, length, out);
 }
 
 Status PairReplicator::EnsureSolo(const std::string& why) {

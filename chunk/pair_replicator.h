@@ -80,7 +80,7 @@ class PairReplicator {
   void Stop();
 
   // Served only while this member's disk is UpToDate.
-  Result<DeviceBytes> Read(uint64_t offset, uint64_t length);
+  Status Read(uint64_t offset, uint64_t length, std::string* out);
   // A client write, or (forwarded) the part of one the peer handed us because
   // we sequence it. OK only once both members applied every byte, or this
   // member applied it holding meta's grant.

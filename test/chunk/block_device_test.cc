@@ -149,22 +149,6 @@ TEST_F(BlockDeviceTest, DirectAndCachedWritesStayCoherent) {
   EXPECT_EQ(out, shifted.substr(1));
 }
 
-TEST_F(BlockDeviceTest, ReadBytesGivesWhatReadGives) {
-  ASSERT_TRUE(dev_->direct_io());
-  std::string data(BlockDevice::kMinDirectIo * 2, '\0');
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + 1);
-  ASSERT_TRUE(dev_->Write(0, data).ok());
-  // Aligned and large: the direct read's own buffer.
-  Result<DeviceBytes> direct = dev_->ReadBytes(0, data.size());
-  ASSERT_TRUE(direct.ok()) << direct.status().ToString();
-  EXPECT_EQ(std::string(direct->data(), direct->size()), data);
-  // Unaligned: through the page cache.
-  Result<DeviceBytes> cached = dev_->ReadBytes(5, 1000);
-  ASSERT_TRUE(cached.ok());
-  EXPECT_EQ(std::string(cached->data(), cached->size()), data.substr(5, 1000));
-  EXPECT_EQ(dev_->ReadBytes(kSize - 4096, 8192).status().code(), Status::Code::kRange);
-}
-
 TEST(ParseByteSizeTest, Suffixes) {
   EXPECT_EQ(*ParseByteSize("4096"), 4096u);
   EXPECT_EQ(*ParseByteSize("64K"), 64u << 10);

@@ -207,9 +207,8 @@ TEST_F(PairTest, WriteThroughEitherMemberReadsBackFromBoth) {
   EXPECT_EQ(Checksums(0), Checksums(1));
 }
 
-// A member answers reads from the buffer the device read into (no copy):
-// many large reads at once, from both members, each get their own bytes,
-// and an empty read is an empty reply.
+// Many large (direct) reads at once, from both members, each get their own
+// bytes, and an empty read is an empty reply.
 TEST_F(PairTest, ConcurrentLargeReadsEachGetTheirBytes) {
   JoinBoth();
   constexpr int kRanges = 6;
