@@ -330,7 +330,7 @@ Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, char
 Status ChunkPool::Read(uint32_t pair, uint64_t dev_offset, uint64_t length, std::string* out) {
   if (length > kMaxIoSize) {
     return Status::Invalid("a single chunk read is at most " + std::to_string(kMaxIoSize) +
-                                   " bytes, not " + std::to_string(length));
+                           " bytes, not " + std::to_string(length));
   }
   auto pc = Get(pair);
   if (!pc.ok()) return pc.status();
