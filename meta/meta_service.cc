@@ -36,8 +36,11 @@ grpc::Status MetaService::SetAttr(grpc::ServerContext*, const SetAttrRequest* re
 grpc::Status MetaService::MakeNode(grpc::ServerContext*, const MakeNodeRequest* req,
                                    AttrReply* reply) {
   Attr parent;
-  grpc::Status st = AttrOut(store_->MakeNode(*req, &parent), reply);
-  if (st.ok()) *reply->mutable_parent_attr() = parent;
+  std::vector<Extent> prealloc;
+  grpc::Status st = AttrOut(store_->MakeNode(*req, &parent, &prealloc), reply);
+  if (!st.ok()) return st;
+  *reply->mutable_parent_attr() = parent;
+  for (Extent& e : prealloc) *reply->add_extents() = std::move(e);
   return st;
 }
 
@@ -110,6 +113,10 @@ grpc::Status MetaService::Allocate(grpc::ServerContext*, const AllocateRequest* 
 grpc::Status MetaService::GetExtents(grpc::ServerContext*, const ExtentsRequest* req,
                                      ExtentsReply* reply) {
   return ExtentsOut(store_->GetExtents(req->ino(), req->offset(), req->length()), reply);
+}
+
+grpc::Status MetaService::Trim(grpc::ServerContext*, const TrimRequest* req, Empty*) {
+  return ToGrpc(store_->Trim(std::vector<FileTrim>(req->files().begin(), req->files().end())));
 }
 
 grpc::Status MetaService::Commit(grpc::ServerContext*, const CommitRequest* req,

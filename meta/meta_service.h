@@ -29,6 +29,7 @@ class MetaService final : public Meta::Service {
   grpc::Status Allocate(grpc::ServerContext*, const AllocateRequest*, ExtentsReply*) override;
   grpc::Status GetExtents(grpc::ServerContext*, const ExtentsRequest*, ExtentsReply*) override;
   grpc::Status Commit(grpc::ServerContext*, const CommitRequest*, AttrReply*) override;
+  grpc::Status Trim(grpc::ServerContext*, const TrimRequest*, Empty*) override;
   grpc::Status PairAdd(grpc::ServerContext*, const PairAddRequest*, Pair*) override;
   grpc::Status PairList(grpc::ServerContext*, const Empty*, PairListReply*) override;
   grpc::Status Fsck(grpc::ServerContext*, const Empty*, FsckReply*) override;

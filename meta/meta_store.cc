@@ -225,6 +225,10 @@ class MetaStore::Txn {
   rocksdb::WriteBatch batch;
   bool space_changed = false;
   int64_t inode_delta = 0;
+  // False for a change whose loss in a crash leaves a state as good as it:
+  // neither its reply nor a later read waits for its sync (the next synced
+  // change covers it, the log being sequential).
+  bool needs_sync = true;
 
  private:
   rocksdb::DB* db_;
@@ -338,7 +342,7 @@ Status MetaStore::ApplyLocked(Txn* txn) {
     return s;
   }
   inode_count_ += txn->inode_delta;
-  wal_.Written(db_->GetLatestSequenceNumber());
+  if (txn->needs_sync) wal_.Written(db_->GetLatestSequenceNumber());
   return s;
 }
 
@@ -443,7 +447,8 @@ Result<InodeRecord> MetaStore::SetAttr(const SetAttrRequest& req) {
   return out;
 }
 
-Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req, Attr* parent_out) {
+Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req, Attr* parent_out,
+                                        std::vector<Extent>* prealloc_out) {
   Status s = ValidateName(req.name());
   if (!s.ok()) return s;
   uint32_t type = req.mode() & S_IFMT;
@@ -496,7 +501,27 @@ Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req, Attr* parent
     rec->set_symlink_target(req.symlink_target());
     a->set_size(req.symlink_target().size());
   }
-  if (type == S_IFREG) *rec->mutable_layout() = NewFileLayout(ino);
+  ExtentMap prealloc;
+  if (type == S_IFREG) {
+    *rec->mutable_layout() = NewFileLayout(ino);
+    const Layout& layout = rec->layout();
+    const uint64_t want = std::min<uint64_t>(RoundUp(req.preallocate(), kBlockSize), layout.unit());
+    if (want != 0 && layout.pairs_size() != 0) {
+      // A full pair only means the file starts without space, as it would
+      // without preallocate: the create itself still succeeds.
+      Result<uint64_t> got = AllocateHoles(&txn, layout, 0, want, &prealloc);
+      if (!got.ok() && (got.status().code() != Status::Code::kNoSpace || txn.space_changed)) {
+        return Abandon(&space_, db_.get(), txn.space_changed, got.status());
+      }
+      if (got.ok()) {
+        a->set_blocks(*got / 512);
+        MergeExtents(&prealloc, layout.unit());
+        WriteExtentDiff(ino, {}, prealloc, &txn.batch);
+      }
+    }
+  } else if (req.preallocate() != 0) {
+    return Status::Invalid("preallocate is for regular files only");
+  }
   parent->mutable_attr()->set_mtime_ns(now);
   parent->mutable_attr()->set_ctime_ns(now);
   txn.batch.Put(DentryKey(req.parent(), req.name()), EncodeDentry(ino, a->mode()));
@@ -505,6 +530,9 @@ Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req, Attr* parent
   s = ApplyLocked(&txn);
   if (!s.ok()) return s;
   if (parent_out != nullptr) *parent_out = parent_attr;
+  if (prealloc_out != nullptr) {
+    for (auto& [off, e] : prealloc) prealloc_out->push_back(std::move(e));
+  }
   return out;
 }
 
@@ -859,6 +887,48 @@ StatFsReply MetaStore::StatFs() {
   return r;
 }
 
+Result<uint64_t> MetaStore::AllocateHoles(Txn* txn, const Layout& layout, uint64_t start,
+                                          uint64_t end, std::map<uint64_t, Extent>* cur) {
+  const uint64_t unit = layout.unit();
+  const uint64_t width = layout.pairs_size();
+  uint64_t allocated = 0;
+  for (uint64_t u = start / unit; start < end && u <= (end - 1) / unit; u++) {
+    const uint64_t us = std::max(start, u * unit);
+    const uint64_t ue = std::min(end, (u + 1) * unit);
+    const uint32_t pair = layout.pairs(StripeSlot(u * unit, unit, width));
+    uint64_t pos = us;
+    while (pos < ue) {
+      auto it = cur->upper_bound(pos);
+      if (it != cur->begin()) {
+        const Extent& prev = std::prev(it)->second;
+        if (prev.file_offset() + prev.length() > pos) {
+          pos = prev.file_offset() + prev.length();
+          continue;
+        }
+      }
+      const uint64_t gap_end = (it != cur->end() && it->first < ue) ? it->first : ue;
+      uint64_t hint = SpaceAllocator::kNoHint;
+      for (auto b = it; b != cur->begin();) {
+        --b;
+        if (b->second.pair() == pair) {
+          hint = b->second.dev_offset() + b->second.length();
+          break;
+        }
+      }
+      Result<std::vector<SpaceAllocator::Run>> runs =
+          space_.Allocate(pair, gap_end - pos, hint, &txn->batch);
+      if (!runs.ok()) return runs.status();
+      txn->space_changed = true;
+      for (const auto& run : *runs) {
+        (*cur)[pos] = MakeExtent(pos, run.length, pair, run.dev_offset, false);
+        pos += run.length;
+        allocated += run.length;
+      }
+    }
+  }
+  return allocated;
+}
+
 Result<ExtentList> MetaStore::Allocate(uint64_t ino, uint64_t offset, uint64_t length,
                                        bool set_size) {
   if (offset + length < offset) return Status::Invalid("range overflows");
@@ -896,44 +966,11 @@ Result<ExtentList> MetaStore::Allocate(uint64_t ino, uint64_t offset, uint64_t l
   Status s = LoadExtents(db_.get(), rocksdb::ReadOptions(), ino, lo, hi, nullptr, &orig);
   if (!s.ok()) return s;
   cur = orig;
-  uint64_t allocated = 0;
-  for (uint64_t u = start / unit; start < end && u <= (end - 1) / unit; u++) {
-    const uint64_t us = std::max(start, u * unit);
-    const uint64_t ue = std::min(end, (u + 1) * unit);
-    const uint32_t pair = layout.pairs(StripeSlot(u * unit, unit, width));
-    uint64_t pos = us;
-    while (pos < ue) {
-      auto it = cur.upper_bound(pos);
-      if (it != cur.begin()) {
-        const Extent& prev = std::prev(it)->second;
-        if (prev.file_offset() + prev.length() > pos) {
-          pos = prev.file_offset() + prev.length();
-          continue;
-        }
-      }
-      const uint64_t gap_end = (it != cur.end() && it->first < ue) ? it->first : ue;
-      uint64_t hint = SpaceAllocator::kNoHint;
-      for (auto b = it; b != cur.begin();) {
-        --b;
-        if (b->second.pair() == pair) {
-          hint = b->second.dev_offset() + b->second.length();
-          break;
-        }
-      }
-      Result<std::vector<SpaceAllocator::Run>> runs =
-          space_.Allocate(pair, gap_end - pos, hint, &txn.batch);
-      if (!runs.ok()) return Abandon(&space_, db_.get(), txn.space_changed, runs.status());
-      txn.space_changed = true;
-      for (const auto& run : *runs) {
-        cur[pos] = MakeExtent(pos, run.length, pair, run.dev_offset, false);
-        pos += run.length;
-        allocated += run.length;
-      }
-    }
-  }
+  Result<uint64_t> allocated = AllocateHoles(&txn, layout, start, end, &cur);
+  if (!allocated.ok()) return Abandon(&space_, db_.get(), txn.space_changed, allocated.status());
   MergeExtents(&cur, unit);
   Attr* a = rec->mutable_attr();
-  a->set_blocks(a->blocks() + allocated / 512);
+  a->set_blocks(a->blocks() + *allocated / 512);
   if (set_size && offset + length > a->size()) {
     const int64_t now = NowNs();
     a->set_size(offset + length);
@@ -1016,30 +1053,8 @@ Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>
   }
   Attr* a = rec->mutable_attr();
   if (new_size > a->size()) a->set_size(new_size);
-  // Unwritten space allocated ahead past the end of file goes back.
-  uint64_t freed = 0;
-  const uint64_t eof = RoundUp(a->size(), kBlockSize);
-  for (const ByteRange& br : trim) {
-    if (br.length() == 0 || br.offset() + br.length() < br.offset()) continue;
-    const uint64_t start = std::max(RoundUp(br.offset(), kBlockSize), eof);
-    const uint64_t end = RoundDown(br.offset() + br.length(), kBlockSize);
-    if (start >= end) continue;
-    Status s = LoadExtents(db_.get(), rocksdb::ReadOptions(), ino, RoundDown(start, unit), end,
-                           &orig, &cur);
-    if (!s.ok()) return Abandon(&space_, db_.get(), txn.space_changed, s);
-    const std::vector<Extent> touched = UnwrittenOverlapping(cur, RoundDown(start, unit), start, end);
-    for (const Extent& e : touched) {
-      const uint64_t es = e.file_offset(), ee = es + e.length();
-      const uint64_t fs = std::max(es, start), fe = std::min(ee, end);
-      cur.erase(es);
-      if (es < fs) cur[es] = MakeExtent(es, fs - es, e.pair(), e.dev_offset(), false);
-      if (fe < ee) cur[fe] = MakeExtent(fe, ee - fe, e.pair(), e.dev_offset() + (fe - es), false);
-      space_.Free(e.pair(), e.dev_offset() + (fs - es), fe - fs, &txn.batch);
-      txn.space_changed = true;
-      freed += fe - fs;
-    }
-  }
-  if (freed != 0) a->set_blocks(a->blocks() - std::min<uint64_t>(a->blocks(), freed / 512));
+  Status s = FreeUnwrittenPastEof(&txn, ino, rec, trim, &orig, &cur);
+  if (!s.ok()) return Abandon(&space_, db_.get(), txn.space_changed, s);
   MergeExtents(&cur, unit);
   WriteExtentDiff(ino, orig, cur, &txn.batch);
   if (mtime_ns != 0) {
@@ -1047,9 +1062,68 @@ Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>
     a->set_ctime_ns(NowNs());
   }
   InodeRecord out = *rec;
-  Status s = ApplyLocked(&txn);
+  s = ApplyLocked(&txn);
   if (!s.ok()) return s;
   return out;
+}
+
+Status MetaStore::FreeUnwrittenPastEof(Txn* txn, uint64_t ino, InodeRecord* rec,
+                                       const std::vector<ByteRange>& ranges,
+                                       std::map<uint64_t, Extent>* orig,
+                                       std::map<uint64_t, Extent>* cur) {
+  const uint64_t unit = rec->layout().unit() ? rec->layout().unit() : kDefaultStripeUnit;
+  Attr* a = rec->mutable_attr();
+  uint64_t freed = 0;
+  const uint64_t eof = RoundUp(a->size(), kBlockSize);
+  for (const ByteRange& br : ranges) {
+    if (br.length() == 0 || br.offset() + br.length() < br.offset()) continue;
+    const uint64_t start = std::max(RoundUp(br.offset(), kBlockSize), eof);
+    const uint64_t end = RoundDown(br.offset() + br.length(), kBlockSize);
+    if (start >= end) continue;
+    Status s = LoadExtents(db_.get(), rocksdb::ReadOptions(), ino, RoundDown(start, unit), end,
+                           orig, cur);
+    if (!s.ok()) return s;
+    const std::vector<Extent> touched = UnwrittenOverlapping(*cur, RoundDown(start, unit), start, end);
+    for (const Extent& e : touched) {
+      const uint64_t es = e.file_offset(), ee = es + e.length();
+      const uint64_t fs = std::max(es, start), fe = std::min(ee, end);
+      cur->erase(es);
+      if (es < fs) (*cur)[es] = MakeExtent(es, fs - es, e.pair(), e.dev_offset(), false);
+      if (fe < ee) (*cur)[fe] = MakeExtent(fe, ee - fe, e.pair(), e.dev_offset() + (fe - es), false);
+      space_.Free(e.pair(), e.dev_offset() + (fs - es), fe - fs, &txn->batch);
+      txn->space_changed = true;
+      freed += fe - fs;
+    }
+  }
+  if (freed != 0) a->set_blocks(a->blocks() - std::min<uint64_t>(a->blocks(), freed / 512));
+  return Status::OK();
+}
+
+Status MetaStore::GiveBackLocked(Txn* txn, const FileTrim& t) {
+  Result<InodeRecord*> r = txn->Inode(t.ino());
+  // Gone (unlinked since) or reused as something else: nothing to give back.
+  if (!r.ok() && r.status().code() == Status::Code::kNotFound) return Status::OK();
+  if (!r.ok()) return r.status();
+  InodeRecord* rec = *r;
+  if (!IsReg(*rec)) return Status::OK();
+  ExtentMap orig, cur;
+  std::vector<ByteRange> ranges(t.ranges().begin(), t.ranges().end());
+  Status s = FreeUnwrittenPastEof(txn, t.ino(), rec, ranges, &orig, &cur);
+  if (!s.ok()) return s;
+  MergeExtents(&cur, rec->layout().unit() ? rec->layout().unit() : kDefaultStripeUnit);
+  WriteExtentDiff(t.ino(), orig, cur, &txn->batch);
+  return Status::OK();
+}
+
+Status MetaStore::Trim(const std::vector<FileTrim>& files) {
+  MutationLock l(this);
+  Txn txn(db_.get());
+  txn.needs_sync = false;
+  for (const FileTrim& t : files) {
+    Status s = GiveBackLocked(&txn, t);
+    if (!s.ok()) return Abandon(&space_, db_.get(), txn.space_changed, s);
+  }
+  return ApplyLocked(&txn);
 }
 
 Result<Pair> MetaStore::PairAdd(const std::string& name, const std::string& address_a,

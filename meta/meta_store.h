@@ -48,7 +48,9 @@ class MetaStore {
   Result<InodeRecord> GetAttr(uint64_t ino);
   Result<InodeRecord> SetAttr(const SetAttrRequest& req);
   // `parent_out`, when given, receives the parent directory's attr after it.
-  Result<InodeRecord> MakeNode(const MakeNodeRequest& req, Attr* parent_out = nullptr);
+  // `prealloc_out` receives the extents of req.preallocate, if any were made.
+  Result<InodeRecord> MakeNode(const MakeNodeRequest& req, Attr* parent_out = nullptr,
+                               std::vector<Extent>* prealloc_out = nullptr);
   Result<InodeRecord> Link(uint64_t ino, uint64_t new_parent, const std::string& new_name);
   // `parent_out`, when given, receives the parent directory's attr after it.
   Status Unlink(uint64_t parent, const std::string& name, bool directory,
@@ -75,6 +77,9 @@ class MetaStore {
   // client must have written whole blocks (zero-filled) into unwritten ones.
   // Then frees the unwritten extents inside `trim` that lie at or past the
   // end of file (space the client allocated ahead and did not use).
+  // Gives back unwritten space past the end of each file (TrimRequest), in
+  // one change that does not wait for its sync.
+  Status Trim(const std::vector<FileTrim>& files);
   Result<InodeRecord> Commit(uint64_t ino, const std::vector<ByteRange>& written,
                              uint64_t new_size, int64_t mtime_ns,
                              const std::vector<ByteRange>& trim = {});
@@ -104,6 +109,19 @@ class MetaStore {
   Status Init();
   Status ApplyLocked(Txn* txn);
   Layout NewFileLayout(uint64_t ino) const;
+  // Allocates the holes of [start, end) (block-aligned) in `cur`, a file's
+  // extent map loaded over that range, as unwritten extents; the space
+  // changes go into txn's batch. Returns the bytes allocated.
+  // Frees the unwritten extents of `ino` in `ranges` at or past its end of
+  // file, in `cur` (loaded into orig/cur as needed) and in free space.
+  Status FreeUnwrittenPastEof(Txn* txn, uint64_t ino, InodeRecord* rec,
+                              const std::vector<ByteRange>& ranges,
+                              std::map<uint64_t, Extent>* orig, std::map<uint64_t, Extent>* cur);
+  // FreeUnwrittenPastEof for one FileTrim, written into txn; a file that is
+  // gone or not regular is skipped.
+  Status GiveBackLocked(Txn* txn, const FileTrim& t);
+  Result<uint64_t> AllocateHoles(Txn* txn, const Layout& layout, uint64_t start, uint64_t end,
+                                 std::map<uint64_t, Extent>* cur);
   // Drops one link of `ino` (a dentry went away); deletes it at zero.
   Status DropLink(Txn* txn, uint64_t ino);
   Status CheckNotAncestor(Txn* txn, uint64_t dir, uint64_t start);
