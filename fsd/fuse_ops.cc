@@ -350,14 +350,16 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   m.set_mode(S_IFREG | (mode & 07777));
   m.set_uid(ctx->uid);
   m.set_gid(ctx->gid);
+  const bool writer = Writable(fi);
+  if (writer) m.set_preallocate(kCreatePreallocate);
   Self(req)->lookups().Changed(parent);
   auto r = Self(req)->meta()->MakeNode(m);
   if (!r.ok()) return ReplyError(req, r.status());
   if (r->has_parent_attr()) Self(req)->RememberDirAttr(r->parent_attr());
   const uint64_t ino = r->attr().ino();
-  const bool writer = Writable(fi);
   if (writer) Self(req)->fills().BeginWrite(ino);
   auto* h = new FileHandle(Self(req)->files().Acquire(r->attr()), writer);
+  if (writer) h->file->Preallocated(*r);
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;
   if (fi->flags & O_DIRECT) fi->direct_io = 1;
@@ -431,7 +433,9 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
 
 void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Self(req)->lookups().Changed(ino);
-  Status s = File(fi)->file->Commit(/*trim=*/true);
+  // Space allocated ahead and not written goes back with the writes' commit;
+  // alone it waits for release, which close does not wait for.
+  Status s = File(fi)->file->Commit(OpenFile::Trim::kWithWrites);
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_err(req, 0);
 }
@@ -446,7 +450,10 @@ void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FileHandle* h = File(fi);
   Self(req)->lookups().Changed(ino);
-  Status s = h->file->Commit(/*trim=*/true);
+  // What is left to give back goes to the TrimQueue with the last handle.
+  Status s = h->file->Commit(OpenFile::Trim::kWithWrites);
+  // Unlinked meanwhile: the inode took its space with it.
+  if (s.code() == Status::Code::kNotFound) s = Status::OK();
   if (!s.ok()) LOG(ERROR) << "commit at close of inode " << ino << ": " << s.ToString();
   Self(req)->files().Release(ino);
   if (h->writer) Self(req)->fills().EndWrite(ino);

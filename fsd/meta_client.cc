@@ -228,6 +228,11 @@ Result<meta::AttrReply> MetaClient::Commit(const meta::CommitRequest& req) {
   return rep;
 }
 
+Status MetaClient::Trim(const meta::TrimRequest& req) {
+  meta::Empty rep;
+  return Call("Trim", [&](grpc::ClientContext* c) { return stub_->Trim(c, req, &rep); });
+}
+
 Result<meta::Pair> MetaClient::PairAdd(const std::string& name, const std::string& a,
                                        const std::string& b) {
   meta::PairAddRequest req;

@@ -51,6 +51,7 @@ class MetaClient {
                                       bool set_size);
   Result<meta::ExtentsReply> GetExtents(uint64_t ino, uint64_t offset, uint64_t length);
   Result<meta::AttrReply> Commit(const meta::CommitRequest& req);
+  Status Trim(const meta::TrimRequest& req);
   Result<meta::Pair> PairAdd(const std::string& name, const std::string& a,
                              const std::string& b);
   Result<std::vector<meta::Pair>> PairList();

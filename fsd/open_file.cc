@@ -319,7 +319,7 @@ Status OpenFile::DrainBehind() {
   return s;
 }
 
-Status OpenFile::CommitLocked(bool trim) {
+Status OpenFile::CommitLocked(Trim trim) {
   {
     Status s = DrainBehind();
     if (!s.ok()) return s;
@@ -328,7 +328,7 @@ Status OpenFile::CommitLocked(bool trim) {
   bool trimming = false;
   {
     std::lock_guard lock(mu_);
-    trimming = trim && !ahead_.empty();
+    trimming = trim == Trim::kWithWrites && !ahead_.empty() && !pending_.empty();
     if (pending_.empty() && !trimming) return Status::OK();
     req.set_ino(ino_);
     for (const ByteSpan& s : pending_.Spans()) {
@@ -364,9 +364,43 @@ Status OpenFile::CommitLocked(bool trim) {
   return Status::OK();
 }
 
-Status OpenFile::Commit(bool trim) {
+Status OpenFile::Commit(Trim trim) {
   std::unique_lock io(io_mu_);
   return CommitLocked(trim);
+}
+
+std::vector<meta::ByteRange> OpenFile::TakeAhead() {
+  std::unique_lock io(io_mu_);
+  std::lock_guard lock(mu_);
+  std::vector<meta::ByteRange> out;
+  for (const ByteSpan& s : ahead_.Spans()) {
+    meta::ByteRange& r = out.emplace_back();
+    r.set_offset(s.offset);
+    r.set_length(s.length);
+  }
+  ahead_.Clear();
+  return out;
+}
+
+void OpenFile::AddAhead(const std::vector<meta::ByteRange>& ranges) {
+  if (ranges.empty()) return;
+  std::unique_lock io(io_mu_);
+  std::lock_guard lock(mu_);
+  for (const meta::ByteRange& r : ranges) ahead_.Add(r.offset(), r.length());
+}
+
+void OpenFile::Preallocated(const meta::AttrReply& created) {
+  if (created.extents().empty()) return;
+  meta::ExtentsReply rep;
+  *rep.mutable_extents() = created.extents();
+  uint64_t end = 0;
+  for (const meta::Extent& e : created.extents()) end = std::max(end, e.file_offset() + e.length());
+  std::unique_lock io(io_mu_);
+  // No epoch check as in Refresh: the inode is new, and the only allocation
+  // change to it so far is this one.
+  std::lock_guard lock(mu_);
+  cache_.Insert(ToRecords(rep), 0, end);
+  ahead_.Add(0, end);
 }
 
 Status OpenFile::Sync() {
@@ -451,7 +485,12 @@ std::shared_ptr<OpenFile> OpenFileTable::Acquire(const meta::Attr& attr,
   {
     std::lock_guard lock(mu_);
     auto& entry = files_[attr.ino()];
-    if (!entry.first) entry.first = std::make_shared<OpenFile>(attr.ino(), meta_, pool_, &behind_);
+    if (!entry.first) {
+      entry.first = std::make_shared<OpenFile>(attr.ino(), meta_, pool_, &behind_);
+      // Under mu_, as Release queues it: no trim may free space this open
+      // is about to write into.
+      entry.first->AddAhead(trims_.Take(attr.ino()));
+    }
     entry.second++;
     file = entry.first;
   }
@@ -463,7 +502,10 @@ void OpenFileTable::Release(uint64_t ino) {
   std::lock_guard lock(mu_);
   auto it = files_.find(ino);
   if (it == files_.end()) return;
-  if (--it->second.second <= 0) files_.erase(it);
+  if (--it->second.second <= 0) {
+    trims_.Add(ino, it->second.first->TakeAhead());
+    files_.erase(it);
+  }
 }
 
 std::shared_ptr<OpenFile> OpenFileTable::Find(uint64_t ino) {

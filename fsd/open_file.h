@@ -20,6 +20,7 @@
 #include "fsd/meta_client.h"
 #include "fsd/pair_client.h"
 #include "fsd/range_set.h"
+#include "fsd/trim_queue.h"
 
 namespace scalefs {
 
@@ -52,9 +53,22 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   // next Write or Commit, and its blocks are never committed. Meta learns
   // about the data at the next Commit, which waits for every transfer.
   Status Write(uint64_t offset, std::string_view data, bool through = true);
-  // Tells meta about the blocks written since the last commit; with `trim`
-  // also gives back the space allocated ahead and not written (close).
-  Status Commit(bool trim = false);
+  // What a commit does with the space allocated ahead and not written.
+  enum class Trim {
+    kKeep,        // keeps it for later writes
+    kWithWrites,  // gives it back if there are writes to commit anyway (close);
+                  // otherwise the last handle's release queues it (TrimQueue)
+  };
+  // Tells meta about the blocks written since the last commit, and trims.
+  Status Commit(Trim trim = Trim::kKeep);
+  // The space meta allocated with this file's create (MakeNode preallocate):
+  // the first writes use it without an Allocate call; what they leave is
+  // given back by the trimming commit at close.
+  void Preallocated(const meta::AttrReply& created);
+  // Space allocated ahead and not written: taken out when the last handle
+  // goes (for the TrimQueue), put back when the file is opened again first.
+  std::vector<meta::ByteRange> TakeAhead();
+  void AddAhead(const std::vector<meta::ByteRange>& ranges);
   // Commit, after making the touched pairs durable (fdatasync on both members).
   Status Sync();
   // SetAttr with set_size (and whatever else `req` sets), after committing and
@@ -68,7 +82,7 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   void AdjustAttr(meta::Attr* attr);
 
  private:
-  Status CommitLocked(bool trim = false);
+  Status CommitLocked(Trim trim = Trim::kKeep);
   // Blocks until no write-behind transfer overlaps [begin, end).
   void WaitBehind(uint64_t begin, uint64_t end);
   // Waits for every transfer; the first failure since the last call, with
@@ -118,6 +132,9 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
 // truncate, trim), so an extent map fetched before one is not cached.
 uint64_t AllocationEpoch();
 
+// How much space a create for writing asks meta for along with the inode:
+// one read block, so a small file's write needs no Allocate call.
+inline constexpr uint64_t kCreatePreallocate = 64 << 10;
 // How much a sequential writer allocates beyond its write at most.
 inline constexpr uint64_t kMaxAllocateAhead = 16 << 20;
 // A map of this much of a file comes with open.
@@ -126,15 +143,19 @@ inline constexpr uint64_t kOpenExtentWindow = 16 << 20;
 // The OpenFile of each inode this client has open, with a count of handles.
 class OpenFileTable {
  public:
-  OpenFileTable(MetaClient* meta, ChunkPool* pool) : meta_(meta), pool_(pool), behind_(32) {}
+  OpenFileTable(MetaClient* meta, ChunkPool* pool)
+      : meta_(meta), pool_(pool), behind_(32),
+        trims_([meta](const meta::TrimRequest& r) { return meta->Trim(r); }) {}
   // One more handle on `attr.ino`; refreshes an existing state (close-to-open).
   std::shared_ptr<OpenFile> Acquire(const meta::Attr& attr,
                                     const meta::ExtentsReply* extents = nullptr,
                                     uint64_t window = 0, uint64_t epoch = 0);
-  // One handle less; the state goes away with the last one.
+  // One handle less; the state goes away with the last one, and the space it
+  // allocated ahead and did not write goes to trims().
   void Release(uint64_t ino);
   // The state of an inode with open handles, or null.
   std::shared_ptr<OpenFile> Find(uint64_t ino);
+  TrimQueue& trims() { return trims_; }
 
  private:
   MetaClient* const meta_;
@@ -142,6 +163,7 @@ class OpenFileTable {
   WorkerPool behind_;  // write-behind transfers of every open file
   std::mutex mu_;
   std::map<uint64_t, std::pair<std::shared_ptr<OpenFile>, int>> files_;
+  TrimQueue trims_;  // last: its destructor sends what is left through meta_
 };
 
 // Zeroes the bytes of the block holding `size` from `size` on, when that

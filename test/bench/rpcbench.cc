@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "fsd/meta_client.h"
+#include "fsd/open_file.h"
 
 namespace {
 
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
                 f.set_parent(d);
                 f.set_name(name(i));
                 f.set_mode(S_IFREG | 0644);
+                f.set_preallocate(scalefs::kCreatePreallocate);  // as a create to write
                 return meta.MakeNode(f).status();
               }));
   std::printf("lookup %.0f us\n",

@@ -1,0 +1,127 @@
+#include "fsd/trim_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+namespace scalefs {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<meta::ByteRange> Range(uint64_t off, uint64_t len) {
+  meta::ByteRange r;
+  r.set_offset(off);
+  r.set_length(len);
+  return {r};
+}
+
+// Records every call; each call returns `result`.
+struct Recorder {
+  std::mutex mu;
+  std::vector<meta::TrimRequest> calls;
+  Status result;
+  TrimQueue::Sender Sender() {
+    return [this](const meta::TrimRequest& r) {
+      std::lock_guard l(mu);
+      calls.push_back(r);
+      return result;
+    };
+  }
+  size_t files() {
+    std::lock_guard l(mu);
+    size_t n = 0;
+    for (const auto& c : calls) n += c.files_size();
+    return n;
+  }
+};
+
+TEST(TrimQueue, ClosesWithinTheDelayGoOutTogetherInOneCall) {
+  Recorder rec;
+  TrimQueue q(rec.Sender(), 50ms);
+  q.Add(7, Range(0, 65536));
+  q.Add(8, Range(4096, 61440));
+  q.Add(7, Range(1 << 20, 4096));  // a second range of the same file
+  for (int i = 0; i < 200 && rec.files() < 2; ++i) std::this_thread::sleep_for(10ms);
+  std::lock_guard l(rec.mu);
+  ASSERT_EQ(rec.calls.size(), 1u);
+  ASSERT_EQ(rec.calls[0].files_size(), 2);
+  EXPECT_EQ(rec.calls[0].files(0).ino(), 7u);
+  EXPECT_EQ(rec.calls[0].files(0).ranges_size(), 2);
+  EXPECT_EQ(rec.calls[0].files(1).ino(), 8u);
+  EXPECT_EQ(rec.calls[0].files(1).ranges(0).offset(), 4096u);
+  EXPECT_EQ(q.queued(), 0u);
+}
+
+TEST(TrimQueue, AFileOpenedAgainTakesItsSpaceBackAndItIsNotSent) {
+  Recorder rec;
+  TrimQueue q(rec.Sender(), 10s);
+  q.Add(7, Range(0, 65536));
+  q.Add(8, Range(0, 65536));
+  std::vector<meta::ByteRange> back = q.Take(7);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].length(), 65536u);
+  EXPECT_TRUE(q.Take(7).empty());
+  q.Flush();
+  std::lock_guard l(rec.mu);
+  ASSERT_EQ(rec.calls.size(), 1u);
+  ASSERT_EQ(rec.calls[0].files_size(), 1);
+  EXPECT_EQ(rec.calls[0].files(0).ino(), 8u);
+}
+
+TEST(TrimQueue, TakeWaitsForACallThatCarriesTheFile) {
+  std::promise<void> entered, release;
+  std::shared_future<void> go = release.get_future().share();
+  std::atomic<bool> returned{false};
+  TrimQueue q(
+      [&](const meta::TrimRequest&) {
+        entered.set_value();
+        go.wait();
+        returned = true;
+        return Status::OK();
+      },
+      10s);
+  q.Add(7, Range(0, 65536));
+  std::thread flusher([&] { q.Flush(); });
+  entered.get_future().wait();
+  auto taken = std::async(std::launch::async, [&] { return q.Take(7); });
+  EXPECT_EQ(taken.wait_for(100ms), std::future_status::timeout);
+  release.set_value();
+  EXPECT_TRUE(taken.get().empty());  // gone with the call, nothing to take
+  EXPECT_TRUE(returned);
+  flusher.join();
+}
+
+TEST(TrimQueue, AFailedCallIsDroppedAndDoesNotBlockLaterOpens) {
+  Recorder rec;
+  rec.result = Status::Unavailable("meta is down");
+  TrimQueue q(rec.Sender(), 10s);
+  q.Add(7, Range(0, 65536));
+  q.Flush();
+  EXPECT_EQ(rec.files(), 1u);
+  EXPECT_TRUE(q.Take(7).empty());
+  EXPECT_EQ(q.queued(), 0u);
+  q.Flush();
+  EXPECT_EQ(rec.files(), 1u);  // not sent again
+}
+
+TEST(TrimQueue, ManyFilesGoInCallsOfBoundedSizeAndTheRestAtDestruction) {
+  Recorder rec;
+  {
+    TrimQueue q(rec.Sender(), 10s);
+    for (uint64_t ino = 1; ino <= TrimQueue::kMaxFilesPerCall + 44; ++ino) {
+      q.Add(ino, Range(0, 4096));
+    }
+    q.Add(1000000, {});  // nothing to give back: not queued
+    EXPECT_EQ(q.queued(), TrimQueue::kMaxFilesPerCall + 44);
+  }
+  std::lock_guard l(rec.mu);
+  ASSERT_EQ(rec.calls.size(), 2u);
+  EXPECT_EQ(rec.calls[0].files_size(), static_cast<int>(TrimQueue::kMaxFilesPerCall));
+  EXPECT_EQ(rec.calls[1].files_size(), 44);
+}
+
+}  // namespace
+}  // namespace scalefs
