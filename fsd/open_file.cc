@@ -73,7 +73,23 @@ void OpenFile::Refresh(const meta::Attr& attr, const meta::ExtentsReply* extents
 void OpenFile::InsertExtents(const meta::ExtentsReply& rep, uint64_t offset, uint64_t length) {
   std::lock_guard lock(mu_);
   cache_.Insert(ToRecords(rep), offset, length);
-  if (rep.has_attr()) meta_size_ = rep.attr().size();
+  if (!rep.has_attr()) return;
+  meta_size_ = rep.attr().size();
+  const uint64_t gen = rep.attr().alloc_gen();
+  if (alloc_gen_ != 0 && gen != alloc_gen_ + 1) alloc_shared_ = true;
+  alloc_gen_ = gen;
+}
+
+bool OpenFile::OwnsUnwrittenTailLocked(uint64_t offset, uint64_t length) const {
+  const uint64_t eof = RoundUp(std::max(meta_size_, local_size_), kBlockSize);
+  for (const MappedPiece& p : cache_.Map(offset, length)) {
+    if (!p.extent || p.extent->written) continue;
+    const uint64_t end = RoundUp(p.file_offset + p.length, kBlockSize);
+    for (uint64_t b = std::max(RoundDown(p.file_offset, kBlockSize), eof); b < end; b += kBlockSize) {
+      if (!ahead_.Contains(b, kBlockSize) && !local_written_.Contains(b, kBlockSize)) return false;
+    }
+  }
+  return true;
 }
 
 bool OpenFile::BlockWrittenLocked(uint64_t block, const ExtentRecord& ext) const {
@@ -155,7 +171,8 @@ Status OpenFile::Write(uint64_t offset, std::string_view data, bool through) {
   bool allocated;
   {
     std::lock_guard lock(mu_);
-    allocated = cache_.Allocated(offset, data.size());
+    allocated = cache_.Allocated(offset, data.size()) &&
+                OwnsUnwrittenTailLocked(offset, data.size());
   }
   if (!allocated) {
     // A writer reaching the end of the file (past its first MiB) gets space
@@ -328,7 +345,8 @@ Status OpenFile::CommitLocked(Trim trim) {
   bool trimming = false;
   {
     std::lock_guard lock(mu_);
-    trimming = trim == Trim::kWithWrites && !ahead_.empty() && !pending_.empty();
+    trimming = trim == Trim::kWithWrites && !ahead_.empty() && !pending_.empty() &&
+               !alloc_shared_;
     if (pending_.empty() && !trimming) return Status::OK();
     req.set_ino(ino_);
     for (const ByteSpan& s : pending_.Spans()) {
@@ -341,6 +359,7 @@ Status OpenFile::CommitLocked(Trim trim) {
       req.set_mtime_ns(last_write_ns_);
     }
     if (trimming) {
+      req.set_alloc_gen(alloc_gen_);
       for (const ByteSpan& s : ahead_.Spans()) {
         meta::ByteRange* r = req.add_trim();
         r->set_offset(s.offset);
@@ -354,7 +373,11 @@ Status OpenFile::CommitLocked(Trim trim) {
     BumpEpoch();
     std::lock_guard lock(mu_);
     cache_.Clear();
-    if (rep.ok()) ahead_.Clear();
+    if (rep.ok()) {
+      ahead_.Clear();
+      alloc_gen_ = 0;
+      alloc_shared_ = false;
+    }
   }
   if (!rep.ok()) return rep.status();
   std::lock_guard lock(mu_);
@@ -369,24 +392,31 @@ Status OpenFile::Commit(Trim trim) {
   return CommitLocked(trim);
 }
 
-std::vector<meta::ByteRange> OpenFile::TakeAhead() {
+AheadSpace OpenFile::TakeAhead() {
   std::unique_lock io(io_mu_);
   std::lock_guard lock(mu_);
-  std::vector<meta::ByteRange> out;
-  for (const ByteSpan& s : ahead_.Spans()) {
-    meta::ByteRange& r = out.emplace_back();
-    r.set_offset(s.offset);
-    r.set_length(s.length);
+  AheadSpace out;
+  if (!alloc_shared_ && alloc_gen_ != 0) {
+    out.alloc_gen = alloc_gen_;
+    for (const ByteSpan& s : ahead_.Spans()) {
+      meta::ByteRange& r = out.ranges.emplace_back();
+      r.set_offset(s.offset);
+      r.set_length(s.length);
+    }
   }
   ahead_.Clear();
+  alloc_gen_ = 0;
+  alloc_shared_ = false;
   return out;
 }
 
-void OpenFile::AddAhead(const std::vector<meta::ByteRange>& ranges) {
-  if (ranges.empty()) return;
+void OpenFile::AddAhead(const AheadSpace& space) {
+  if (space.ranges.empty()) return;
   std::unique_lock io(io_mu_);
   std::lock_guard lock(mu_);
-  for (const meta::ByteRange& r : ranges) ahead_.Add(r.offset(), r.length());
+  for (const meta::ByteRange& r : space.ranges) ahead_.Add(r.offset(), r.length());
+  alloc_gen_ = space.alloc_gen;
+  alloc_shared_ = false;
 }
 
 void OpenFile::Preallocated(const meta::AttrReply& created) {
@@ -401,6 +431,7 @@ void OpenFile::Preallocated(const meta::AttrReply& created) {
   std::lock_guard lock(mu_);
   cache_.Insert(ToRecords(rep), 0, end);
   ahead_.Add(0, end);
+  alloc_gen_ = created.attr().alloc_gen();
 }
 
 Status OpenFile::Sync() {
@@ -435,9 +466,19 @@ Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
   std::lock_guard lock(mu_);
   // Whatever happened, the cached map may now name freed blocks.
   cache_.Clear();
-  ahead_.Clear();
-  if (!rep.ok()) return rep;
   const uint64_t keep = RoundUp(req.size(), kBlockSize);
+  if (!rep.ok() || (alloc_gen_ != 0 && rep->attr().alloc_gen() != alloc_gen_ &&
+                    rep->attr().alloc_gen() != alloc_gen_ + 1)) {
+    // Not known what became of the space allocated ahead: never trim it.
+    ahead_.Clear();
+    alloc_gen_ = 0;
+    alloc_shared_ = false;
+  } else if (alloc_gen_ != 0 && rep->attr().alloc_gen() == alloc_gen_ + 1) {
+    // The file shrank: meta freed everything past the new end.
+    ahead_.Remove(keep, std::numeric_limits<uint64_t>::max() - keep);
+    alloc_gen_ = rep->attr().alloc_gen();
+  }
+  if (!rep.ok()) return rep;
   local_written_.Remove(keep, std::numeric_limits<uint64_t>::max() - keep);
   meta_size_ = rep->attr().size();
   local_size_ = 0;

@@ -67,8 +67,9 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   void Preallocated(const meta::AttrReply& created);
   // Space allocated ahead and not written: taken out when the last handle
   // goes (for the TrimQueue), put back when the file is opened again first.
-  std::vector<meta::ByteRange> TakeAhead();
-  void AddAhead(const std::vector<meta::ByteRange>& ranges);
+  // Nothing, once another client's allocation may have taken it over.
+  AheadSpace TakeAhead();
+  void AddAhead(const AheadSpace& space);
   // Commit, after making the touched pairs durable (fdatasync on both members).
   Status Sync();
   // SetAttr with set_size (and whatever else `req` sets), after committing and
@@ -94,7 +95,13 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   void RunBehind(uint64_t begin, const std::vector<WritePiece>& pieces);
   void EndBehind(uint64_t begin, const Status& s);
   bool BlockWrittenLocked(uint64_t block, const ExtentRecord& ext) const;
+  // After an Allocate: caches its extents and notes its alloc_gen.
   void InsertExtents(const meta::ExtentsReply& rep, uint64_t offset, uint64_t length);
+  // False when [offset, offset+length) has unwritten space at or past the
+  // end of file that this client neither allocated ahead nor wrote: another
+  // client may have allocated it ahead and trim it at its close, so an
+  // Allocate call must take it over first.
+  bool OwnsUnwrittenTailLocked(uint64_t offset, uint64_t length) const;
 
   const uint64_t ino_;
   std::atomic<uint64_t> changes_{0};
@@ -111,6 +118,11 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   RangeSet pending_;         // blocks written and not committed
   std::set<uint32_t> touched_pairs_;  // written to since the last Sync
   RangeSet ahead_;           // allocated ahead of a sequential writer, not written yet
+  // The file's alloc_gen after this client's last allocation change (0: none
+  // since ahead_ was last emptied); shared once an allocation change of
+  // another client came between two of ours: ahead_ is then never trimmed.
+  uint64_t alloc_gen_ = 0;
+  bool alloc_shared_ = false;
   uint64_t meta_size_ = 0;
   uint64_t local_size_ = 0;  // end of the uncommitted writes, 0 if none
   int64_t last_write_ns_ = 0;

@@ -17,26 +17,28 @@ TrimQueue::~TrimQueue() {
   Flush();
 }
 
-void TrimQueue::Add(uint64_t ino, std::vector<meta::ByteRange> ranges) {
-  if (ranges.empty()) return;
+void TrimQueue::Add(uint64_t ino, AheadSpace space) {
+  if (space.ranges.empty()) return;
   bool wake;
   {
     std::lock_guard l(mu_);
     auto [it, fresh] = queued_.try_emplace(ino);
     if (fresh) it->second.since = std::chrono::steady_clock::now();
-    for (meta::ByteRange& r : ranges) it->second.ranges.push_back(std::move(r));
+    AheadSpace& q = it->second.space;
+    for (meta::ByteRange& r : space.ranges) q.ranges.push_back(std::move(r));
+    q.alloc_gen = space.alloc_gen;
     // A thread on a timed wait looks again by itself: no wakeup per close.
     wake = idle_;
   }
   if (wake) cv_.notify_all();
 }
 
-std::vector<meta::ByteRange> TrimQueue::Take(uint64_t ino) {
+AheadSpace TrimQueue::Take(uint64_t ino) {
   std::unique_lock l(mu_);
   landed_.wait(l, [&] { return in_flight_.count(ino) == 0; });
   auto it = queued_.find(ino);
   if (it == queued_.end()) return {};
-  std::vector<meta::ByteRange> out = std::move(it->second.ranges);
+  AheadSpace out = std::move(it->second.space);
   queued_.erase(it);
   return out;
 }
@@ -51,7 +53,8 @@ std::vector<meta::FileTrim> TrimQueue::TakeDueLocked(bool all) {
     }
     meta::FileTrim& t = out.emplace_back();
     t.set_ino(it->first);
-    for (meta::ByteRange& r : it->second.ranges) *t.add_ranges() = std::move(r);
+    t.set_alloc_gen(it->second.space.alloc_gen);
+    for (meta::ByteRange& r : it->second.space.ranges) *t.add_ranges() = std::move(r);
     in_flight_[it->first]++;
     it = queued_.erase(it);
   }

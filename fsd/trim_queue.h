@@ -22,6 +22,13 @@
 
 namespace scalefs {
 
+// Space a client allocated ahead of its writes and did not write, with the
+// file's alloc_gen as that client's own last allocation change left it.
+struct AheadSpace {
+  std::vector<meta::ByteRange> ranges;
+  uint64_t alloc_gen = 0;
+};
+
 class TrimQueue {
  public:
   using Sender = std::function<Status(const meta::TrimRequest&)>;
@@ -34,10 +41,10 @@ class TrimQueue {
   TrimQueue(const TrimQueue&) = delete;
   TrimQueue& operator=(const TrimQueue&) = delete;
 
-  void Add(uint64_t ino, std::vector<meta::ByteRange> ranges);
-  // The queued ranges of `ino`, no longer queued; waits while a call that
-  // carries them is in flight.
-  std::vector<meta::ByteRange> Take(uint64_t ino);
+  void Add(uint64_t ino, AheadSpace space);
+  // The queued space of `ino`, no longer queued; waits while a call that
+  // carries it is in flight.
+  AheadSpace Take(uint64_t ino);
   // Sends everything queued now, on this thread.
   void Flush();
 
@@ -45,7 +52,7 @@ class TrimQueue {
 
  private:
   struct Entry {
-    std::vector<meta::ByteRange> ranges;
+    AheadSpace space;
     std::chrono::steady_clock::time_point since;
   };
   void Run();

@@ -123,8 +123,9 @@ grpc::Status MetaService::Commit(grpc::ServerContext*, const CommitRequest* req,
                                  AttrReply* reply) {
   std::vector<ByteRange> ranges(req->written().begin(), req->written().end());
   std::vector<ByteRange> trim(req->trim().begin(), req->trim().end());
-  return AttrOut(store_->Commit(req->ino(), ranges, req->new_size(), req->mtime_ns(), trim),
-                 reply);
+  return AttrOut(
+      store_->Commit(req->ino(), ranges, req->new_size(), req->mtime_ns(), trim, req->alloc_gen()),
+      reply);
 }
 
 grpc::Status MetaService::PairAdd(grpc::ServerContext*, const PairAddRequest* req, Pair* reply) {

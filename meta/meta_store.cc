@@ -434,6 +434,7 @@ Result<InodeRecord> MetaStore::SetAttr(const SetAttrRequest& req) {
       }
       WriteExtentDiff(req.ino(), orig, cur, &txn.batch);
       a->set_blocks(a->blocks() - std::min<uint64_t>(a->blocks(), freed / 512));
+      a->set_alloc_gen(a->alloc_gen() + 1);
     }
     if (req.size() != a->size()) a->set_mtime_ns(now);
     a->set_size(req.size());
@@ -503,6 +504,7 @@ Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req, Attr* parent
   }
   ExtentMap prealloc;
   if (type == S_IFREG) {
+    a->set_alloc_gen(1);
     *rec->mutable_layout() = NewFileLayout(ino);
     const Layout& layout = rec->layout();
     const uint64_t want = std::min<uint64_t>(RoundUp(req.preallocate(), kBlockSize), layout.unit());
@@ -971,6 +973,9 @@ Result<ExtentList> MetaStore::Allocate(uint64_t ino, uint64_t offset, uint64_t l
   MergeExtents(&cur, unit);
   Attr* a = rec->mutable_attr();
   a->set_blocks(a->blocks() + *allocated / 512);
+  // Even when nothing was allocated: the caller may now write into unwritten
+  // space another client allocated ahead, which must no longer trim it.
+  a->set_alloc_gen(a->alloc_gen() + 1);
   if (set_size && offset + length > a->size()) {
     const int64_t now = NowNs();
     a->set_size(offset + length);
@@ -1011,7 +1016,7 @@ Result<ExtentList> MetaStore::GetExtents(uint64_t ino, uint64_t offset, uint64_t
 
 Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>& written,
                                       uint64_t new_size, int64_t mtime_ns,
-                                      const std::vector<ByteRange>& trim) {
+                                      const std::vector<ByteRange>& trim, uint64_t trim_gen) {
   MutationLock l(this);
   Txn txn(db_.get());
   Result<InodeRecord*> r = txn.Inode(ino);
@@ -1053,8 +1058,12 @@ Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>
   }
   Attr* a = rec->mutable_attr();
   if (new_size > a->size()) a->set_size(new_size);
-  Status s = FreeUnwrittenPastEof(&txn, ino, rec, trim, &orig, &cur);
-  if (!s.ok()) return Abandon(&space_, db_.get(), txn.space_changed, s);
+  Status s;
+  if (!trim.empty() && trim_gen == a->alloc_gen()) {
+    s = FreeUnwrittenPastEof(&txn, ino, rec, trim, &orig, &cur);
+    if (!s.ok()) return Abandon(&space_, db_.get(), txn.space_changed, s);
+    a->set_alloc_gen(a->alloc_gen() + 1);
+  }
   MergeExtents(&cur, unit);
   WriteExtentDiff(ino, orig, cur, &txn.batch);
   if (mtime_ns != 0) {
@@ -1105,7 +1114,8 @@ Status MetaStore::GiveBackLocked(Txn* txn, const FileTrim& t) {
   if (!r.ok() && r.status().code() == Status::Code::kNotFound) return Status::OK();
   if (!r.ok()) return r.status();
   InodeRecord* rec = *r;
-  if (!IsReg(*rec)) return Status::OK();
+  if (!IsReg(*rec) || rec->attr().alloc_gen() != t.alloc_gen()) return Status::OK();
+  rec->mutable_attr()->set_alloc_gen(t.alloc_gen() + 1);
   ExtentMap orig, cur;
   std::vector<ByteRange> ranges(t.ranges().begin(), t.ranges().end());
   Status s = FreeUnwrittenPastEof(txn, t.ino(), rec, ranges, &orig, &cur);

@@ -80,9 +80,10 @@ class MetaStore {
   // Gives back unwritten space past the end of each file (TrimRequest), in
   // one change that does not wait for its sync.
   Status Trim(const std::vector<FileTrim>& files);
+  // `trim` applies only if the file's alloc_gen is `trim_gen`.
   Result<InodeRecord> Commit(uint64_t ino, const std::vector<ByteRange>& written,
                              uint64_t new_size, int64_t mtime_ns,
-                             const std::vector<ByteRange>& trim = {});
+                             const std::vector<ByteRange>& trim = {}, uint64_t trim_gen = 0);
 
   // Probes both members, joins them into a new pair and makes its space free.
   Result<Pair> PairAdd(const std::string& name, const std::string& address_a,
@@ -118,7 +119,7 @@ class MetaStore {
                               const std::vector<ByteRange>& ranges,
                               std::map<uint64_t, Extent>* orig, std::map<uint64_t, Extent>* cur);
   // FreeUnwrittenPastEof for one FileTrim, written into txn; a file that is
-  // gone or not regular is skipped.
+  // gone, not regular, or at another alloc_gen is skipped.
   Status GiveBackLocked(Txn* txn, const FileTrim& t);
   Result<uint64_t> AllocateHoles(Txn* txn, const Layout& layout, uint64_t start, uint64_t end,
                                  std::map<uint64_t, Extent>* cur);

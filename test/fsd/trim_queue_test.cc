@@ -11,11 +11,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<meta::ByteRange> Range(uint64_t off, uint64_t len) {
-  meta::ByteRange r;
+AheadSpace Range(uint64_t off, uint64_t len, uint64_t gen = 3) {
+  AheadSpace a;
+  meta::ByteRange& r = a.ranges.emplace_back();
   r.set_offset(off);
   r.set_length(len);
-  return {r};
+  a.alloc_gen = gen;
+  return a;
 }
 
 // Records every call; each call returns `result`.
@@ -50,6 +52,7 @@ TEST(TrimQueue, ClosesWithinTheDelayGoOutTogetherInOneCall) {
   ASSERT_EQ(rec.calls[0].files_size(), 2);
   EXPECT_EQ(rec.calls[0].files(0).ino(), 7u);
   EXPECT_EQ(rec.calls[0].files(0).ranges_size(), 2);
+  EXPECT_EQ(rec.calls[0].files(0).alloc_gen(), 3u);
   EXPECT_EQ(rec.calls[0].files(1).ino(), 8u);
   EXPECT_EQ(rec.calls[0].files(1).ranges(0).offset(), 4096u);
   EXPECT_EQ(q.queued(), 0u);
@@ -58,12 +61,13 @@ TEST(TrimQueue, ClosesWithinTheDelayGoOutTogetherInOneCall) {
 TEST(TrimQueue, AFileOpenedAgainTakesItsSpaceBackAndItIsNotSent) {
   Recorder rec;
   TrimQueue q(rec.Sender(), 10s);
-  q.Add(7, Range(0, 65536));
+  q.Add(7, Range(0, 65536, 5));
   q.Add(8, Range(0, 65536));
-  std::vector<meta::ByteRange> back = q.Take(7);
-  ASSERT_EQ(back.size(), 1u);
-  EXPECT_EQ(back[0].length(), 65536u);
-  EXPECT_TRUE(q.Take(7).empty());
+  AheadSpace back = q.Take(7);
+  ASSERT_EQ(back.ranges.size(), 1u);
+  EXPECT_EQ(back.ranges[0].length(), 65536u);
+  EXPECT_EQ(back.alloc_gen, 5u);
+  EXPECT_TRUE(q.Take(7).ranges.empty());
   q.Flush();
   std::lock_guard l(rec.mu);
   ASSERT_EQ(rec.calls.size(), 1u);
@@ -89,7 +93,7 @@ TEST(TrimQueue, TakeWaitsForACallThatCarriesTheFile) {
   auto taken = std::async(std::launch::async, [&] { return q.Take(7); });
   EXPECT_EQ(taken.wait_for(100ms), std::future_status::timeout);
   release.set_value();
-  EXPECT_TRUE(taken.get().empty());  // gone with the call, nothing to take
+  EXPECT_TRUE(taken.get().ranges.empty());  // gone with the call, nothing to take
   EXPECT_TRUE(returned);
   flusher.join();
 }
@@ -101,7 +105,7 @@ TEST(TrimQueue, AFailedCallIsDroppedAndDoesNotBlockLaterOpens) {
   q.Add(7, Range(0, 65536));
   q.Flush();
   EXPECT_EQ(rec.files(), 1u);
-  EXPECT_TRUE(q.Take(7).empty());
+  EXPECT_TRUE(q.Take(7).ranges.empty());
   EXPECT_EQ(q.queued(), 0u);
   q.Flush();
   EXPECT_EQ(rec.files(), 1u);  // not sent again
@@ -114,7 +118,7 @@ TEST(TrimQueue, ManyFilesGoInCallsOfBoundedSizeAndTheRestAtDestruction) {
     for (uint64_t ino = 1; ino <= TrimQueue::kMaxFilesPerCall + 44; ++ino) {
       q.Add(ino, Range(0, 4096));
     }
-    q.Add(1000000, {});  // nothing to give back: not queued
+    q.Add(1000000, AheadSpace{});  // nothing to give back: not queued
     EXPECT_EQ(q.queued(), TrimQueue::kMaxFilesPerCall + 44);
   }
   std::lock_guard l(rec.mu);

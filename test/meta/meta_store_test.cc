@@ -504,7 +504,8 @@ TEST_F(ExtentTest, CreateWithPreallocateTakesSpaceInTheSameChangeAndTrimGivesItB
   w.set_length(4096);
   t.set_offset(0);
   t.set_length(64 << 10);
-  auto c = store_->Commit(f, {w}, 4096, 0, {t});
+  EXPECT_EQ(r->attr().alloc_gen(), 1u);
+  auto c = store_->Commit(f, {w}, 4096, 0, {t}, r->attr().alloc_gen());
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->attr().blocks(), 8u);
   ext = store_->GetExtents(f, 0, 0);
@@ -537,9 +538,10 @@ TEST_F(ExtentTest, TrimFreesUnwrittenSpacePastTheEndOnly) {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->attr().ino() : 0;
   };
-  auto trim = [](uint64_t ino) {
+  auto trim = [](uint64_t ino, uint64_t gen = 1) {
     FileTrim t;
     t.set_ino(ino);
+    t.set_alloc_gen(gen);
     ByteRange* r = t.add_ranges();
     r->set_offset(0);
     r->set_length(64 << 10);
@@ -568,6 +570,25 @@ TEST_F(ExtentTest, TrimFreesUnwrittenSpacePastTheEndOnly) {
   ASSERT_TRUE(store_->Trim({trim(empty), trim(written)}).ok());
   EXPECT_EQ(store_->PairList()[0].free(), 16 * kMiB - 8192);
   Reopen();  // not synced by itself: either state is consistent
+  ExpectClean();
+
+  // Another client's Allocate over the space (to write into it) moves the
+  // file's alloc_gen on: the creator's trim no longer frees it.
+  const uint64_t claimed = make("claimed");
+  auto a = store_->Allocate(claimed, 0, 4096, false);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->attr.alloc_gen(), 2u);
+  ASSERT_TRUE(store_->Trim({trim(claimed, 1)}).ok());
+  EXPECT_EQ(store_->GetExtents(claimed, 0, 0)->extents.size(), 1u);
+  EXPECT_EQ(store_->GetExtents(claimed, 0, 0)->extents[0].length(), 64u << 10);
+  ByteRange all;
+  all.set_offset(0);
+  all.set_length(64 << 10);
+  ASSERT_TRUE(store_->Commit(claimed, {}, 0, 0, {all}, 1).ok());  // nor its commit
+  EXPECT_EQ(store_->GetExtents(claimed, 0, 0)->extents.size(), 1u);
+  ASSERT_TRUE(store_->Trim({trim(claimed, 2)}).ok());  // the claimer's is applied
+  EXPECT_EQ(store_->GetExtents(claimed, 0, 0)->extents.size(), 0u);
+  EXPECT_EQ(store_->PairList()[0].free(), 16 * kMiB - 8192);
   ExpectClean();
 }
 
