@@ -109,7 +109,7 @@ int64_t ToNs(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_n
 
 void ReplyEntry(fuse_req_t req, const Result<meta::AttrReply>& r) {
   if (!r.ok()) return ReplyError(req, r.status());
-  if (r.value().has_parent_attr()) Self(req)->RememberDirAttr(r.value().parent_attr());
+  if (r.value().has_parent_attr()) Self(req)->RememberAttr(r.value().parent_attr());
   fuse_entry_param e = Self(req)->ToEntry(r.value().attr());
   fuse_reply_entry(req, &e);
 }
@@ -128,7 +128,7 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
   m.set_uid(ctx->uid);
   m.set_gid(ctx->gid);
   if (target != nullptr) m.set_symlink_target(target);
-  Self(req)->lookups().Changed(parent);
+  Self(req)->Changed(parent);
   ReplyEntry(req, Self(req)->meta()->MakeNode(m));
 }
 
@@ -171,7 +171,7 @@ void OpForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
 void OpForgetMulti(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
 
 void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  if (std::optional<meta::Attr> a = Self(req)->TakeDirAttr(ino)) {
+  if (std::optional<meta::Attr> a = Self(req)->TakeAttr(ino)) {
     struct stat st = Self(req)->ToStat(*a);
     return (void)fuse_reply_attr(req, &st, Self(req)->timeouts().attr);
   }
@@ -183,8 +183,8 @@ void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 
 void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   ScalefsFuse* self = Self(req);
-  self->ForgetDirAttr(ino);
-  self->lookups().Changed(ino);
+  self->ForgetAttr(ino);
+  self->Changed(ino);
   meta::SetAttrRequest m;
   m.set_ino(ino);
   if (to_set & FUSE_SET_ATTR_MODE) { m.set_set_mode(true); m.set_mode(attr->st_mode); }
@@ -244,15 +244,15 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 
 void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
   if (NameTooLong(req, name)) return;
-  Self(req)->ForgetDirAttr(parent);
-  Self(req)->lookups().Changed(parent);
+  Self(req)->ForgetAttr(parent);
+  Self(req)->Changed(parent);
   Self(req)->lookups().Removed(parent, name);
   meta::Attr parent_attr;
   Status s = Self(req)->meta()->Unlink(parent, name, directory, &parent_attr);
   if (s.ok() && parent_attr.ino() == parent) {
-    Self(req)->RememberDirAttr(parent_attr);
+    Self(req)->RememberAttr(parent_attr);
   } else {
-    Self(req)->ForgetDirAttr(parent);
+    Self(req)->ForgetAttr(parent);
   }
   fuse_reply_err(req, s.errno_value());
 }
@@ -266,24 +266,24 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   if (NameTooLong(req, name) || NameTooLong(req, newname)) return;
-  Self(req)->ForgetDirAttr(parent);
-  Self(req)->ForgetDirAttr(newparent);
-  Self(req)->lookups().Changed(parent);
-  Self(req)->lookups().Changed(newparent);
+  Self(req)->ForgetAttr(parent);
+  Self(req)->ForgetAttr(newparent);
+  Self(req)->Changed(parent);
+  Self(req)->Changed(newparent);
   Self(req)->lookups().Removed(parent, name);
   Self(req)->lookups().Removed(newparent, newname);
   Status s = Self(req)->meta()->Rename(parent, name, newparent, newname, flags);
-  Self(req)->ForgetDirAttr(parent);
-  Self(req)->ForgetDirAttr(newparent);
+  Self(req)->ForgetAttr(parent);
+  Self(req)->ForgetAttr(newparent);
   if (!s.ok() && s.code() != Status::Code::kNotFound) LOG(WARNING) << s.ToString();
   fuse_reply_err(req, s.errno_value());
 }
 
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   if (NameTooLong(req, newname)) return;
-  Self(req)->ForgetDirAttr(newparent);
-  Self(req)->lookups().Changed(ino);
-  Self(req)->lookups().Changed(newparent);
+  Self(req)->ForgetAttr(newparent);
+  Self(req)->Changed(ino);
+  Self(req)->Changed(newparent);
   ReplyEntry(req, Self(req)->meta()->Link(ino, newparent, newname));
 }
 
@@ -308,6 +308,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   // One call brings the attr and the start of the extent map, so a small
   // file is read without another meta call.
+  const bool first = !self->files().Find(ino);
   const uint64_t epoch = AllocationEpoch();
   auto r = self->meta()->GetExtents(ino, 0, kOpenExtentWindow);
   if (r.ok() && S_ISDIR(r->attr().mode())) r = Status::IsDir("open of directory");
@@ -332,6 +333,19 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fi->flags & O_DIRECT) fi->direct_io = 1;
   // Closing a read-only handle has nothing to commit: no FLUSH round trip.
   if ((fi->flags & O_ACCMODE) == O_RDONLY) fi->noflush = 1;
+  if (first) {
+    // Close-to-open for the size too: the kernel may hold this file's attr
+    // from before another client wrote it, and it reads no further than that
+    // size until the attr times out. Dropped (before the open returns, or a
+    // read could come first), the attr is asked for again when a read goes
+    // past it, and answered from RememberAttr. Dropping attrs only takes no
+    // lock the kernel holds during an open.
+    self->RememberAttr(r->attr());
+    int err = fuse_lowlevel_notify_inval_inode(self->session(), ino, -1, 0);
+    if (err != 0 && err != -ENOENT) {
+      LOG(WARNING) << "dropping the kernel's attr of inode " << ino << ": " << strerror(-err);
+    }
+  }
   if (fuse_reply_open(req, fi) != 0) {
     self->files().Release(ino);
     if (writer) self->fills().EndWrite(ino);
@@ -352,10 +366,10 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   m.set_gid(ctx->gid);
   const bool writer = Writable(fi);
   if (writer) m.set_preallocate(kCreatePreallocate);
-  Self(req)->lookups().Changed(parent);
+  Self(req)->Changed(parent);
   auto r = Self(req)->meta()->MakeNode(m);
   if (!r.ok()) return ReplyError(req, r.status());
-  if (r->has_parent_attr()) Self(req)->RememberDirAttr(r->parent_attr());
+  if (r->has_parent_attr()) Self(req)->RememberAttr(r->parent_attr());
   const uint64_t ino = r->attr().ino();
   if (writer) Self(req)->fills().BeginWrite(ino);
   auto* h = new FileHandle(Self(req)->files().Acquire(r->attr()), writer);
@@ -423,7 +437,7 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 
 void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              fuse_file_info* fi) {
-  Self(req)->lookups().Changed(ino);
+  Self(req)->Changed(ino);
   // O_DIRECT and O_SYNC writes go through; buffered ones are written behind.
   const bool through = fi->direct_io || (fi->flags & (O_DIRECT | O_SYNC | O_DSYNC)) != 0;
   Status s = File(fi)->file->Write(off, std::string_view(buf, size), through);
@@ -432,7 +446,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
 }
 
 void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Self(req)->lookups().Changed(ino);
+  Self(req)->Changed(ino);
   // Space allocated ahead and not written goes back with the writes' commit;
   // alone it waits for release, which close does not wait for.
   Status s = File(fi)->file->Commit(OpenFile::Trim::kWithWrites);
@@ -441,7 +455,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
-  Self(req)->lookups().Changed(ino);
+  Self(req)->Changed(ino);
   Status s = File(fi)->file->Sync();
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_err(req, 0);
@@ -449,7 +463,7 @@ void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FileHandle* h = File(fi);
-  Self(req)->lookups().Changed(ino);
+  Self(req)->Changed(ino);
   // What is left to give back goes to the TrimQueue with the last handle.
   Status s = h->file->Commit(OpenFile::Trim::kWithWrites);
   // Unlinked meanwhile: the inode took its space with it.
@@ -557,8 +571,8 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
 void OpSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
   if (std::string_view(name) == kCapabilityXattr) return (void)fuse_reply_err(req, EOPNOTSUPP);
-  Self(req)->ForgetDirAttr(ino);
-  Self(req)->lookups().Changed(ino);
+  Self(req)->ForgetAttr(ino);
+  Self(req)->Changed(ino);
   if (strlen(name) > XATTR_NAME_MAX) return (void)fuse_reply_err(req, ERANGE);
   Status s = Self(req)->meta()->SetXattr(ino, name, std::string(value, size), flags);
   if (!s.ok() && s.code() != Status::Code::kExists && s.code() != Status::Code::kNoData) {
@@ -596,8 +610,8 @@ void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void OpRemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  Self(req)->ForgetDirAttr(ino);
-  Self(req)->lookups().Changed(ino);
+  Self(req)->ForgetAttr(ino);
+  Self(req)->Changed(ino);
   Status s = Self(req)->meta()->RemoveXattr(ino, name);
   if (!s.ok() && s.code() != Status::Code::kNoData) LOG(WARNING) << s.ToString();
   fuse_reply_err(req, s.errno_value());
@@ -614,7 +628,7 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
                  fuse_file_info* fi) {
   if ((mode & ~FALLOC_FL_KEEP_SIZE) != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
   if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
-  Self(req)->lookups().Changed(ino);
+  Self(req)->Changed(ino);
   const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
   Status s;
   if (fi != nullptr && fi->fh != 0) {
@@ -691,29 +705,29 @@ struct stat ScalefsFuse::ToStat(meta::Attr attr) {
   return st;
 }
 
-void ScalefsFuse::RememberDirAttr(const meta::Attr& attr) {
+void ScalefsFuse::RememberAttr(const meta::Attr& attr) {
   if (timeouts_.attr <= 0) return;
   const auto until = std::chrono::steady_clock::now() +
                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                          std::chrono::duration<double>(timeouts_.attr));
-  std::lock_guard lock(dir_mu_);
-  if (dir_attrs_.size() > 4096) dir_attrs_.clear();
-  dir_attrs_[attr.ino()] = {attr, until};
+  std::lock_guard lock(fresh_mu_);
+  if (fresh_attrs_.size() > 4096) fresh_attrs_.clear();
+  fresh_attrs_[attr.ino()] = {attr, until};
 }
 
-std::optional<meta::Attr> ScalefsFuse::TakeDirAttr(uint64_t ino) {
-  std::lock_guard lock(dir_mu_);
-  auto it = dir_attrs_.find(ino);
-  if (it == dir_attrs_.end()) return std::nullopt;
+std::optional<meta::Attr> ScalefsFuse::TakeAttr(uint64_t ino) {
+  std::lock_guard lock(fresh_mu_);
+  auto it = fresh_attrs_.find(ino);
+  if (it == fresh_attrs_.end()) return std::nullopt;
   std::optional<meta::Attr> out;
   if (std::chrono::steady_clock::now() < it->second.second) out = it->second.first;
-  dir_attrs_.erase(it);
+  fresh_attrs_.erase(it);
   return out;
 }
 
-void ScalefsFuse::ForgetDirAttr(uint64_t ino) {
-  std::lock_guard lock(dir_mu_);
-  dir_attrs_.erase(ino);
+void ScalefsFuse::ForgetAttr(uint64_t ino) {
+  std::lock_guard lock(fresh_mu_);
+  fresh_attrs_.erase(ino);
 }
 
 void ScalefsFuse::ListForLookups(uint64_t parent) {

@@ -63,13 +63,21 @@ class ScalefsFuse {
   // Lists parent into the lookup cache (see LookupCache).
   void ListForLookups(uint64_t parent);
 
-  // A directory's attr as meta returned it after this client changed the
-  // directory (create, mkdir): the kernel drops its cached attr then and asks
-  // again at once (permission check of the next create). Answered here once,
-  // within the attr timeout; any other change by this client forgets it.
-  void RememberDirAttr(const meta::Attr& attr);
-  std::optional<meta::Attr> TakeDirAttr(uint64_t ino);
-  void ForgetDirAttr(uint64_t ino);
+  // An attr fresh from meta that the kernel is about to ask for: a
+  // directory's after this client changed it (create, mkdir), as the kernel
+  // drops its cached attr then and asks again at once (permission check of
+  // the next create); a file's at open, as open makes the kernel drop it
+  // (close-to-open). Answered here once, within the attr timeout; any other
+  // change by this client forgets it.
+  void RememberAttr(const meta::Attr& attr);
+  // This client changes `ino` (or names in it): the lookup cache and any
+  // remembered attr of it are no longer to be trusted.
+  void Changed(uint64_t ino) {
+    lookups_.Changed(ino);
+    ForgetAttr(ino);
+  }
+  std::optional<meta::Attr> TakeAttr(uint64_t ino);
+  void ForgetAttr(uint64_t ino);
 
  private:
   MetaClient* const meta_;
@@ -82,8 +90,8 @@ class ScalefsFuse {
   LookupCache lookups_;
   WorkerPool early_reads_{4};  // see EarlyRead
   std::atomic<uint64_t> early_bytes_{0};
-  std::mutex dir_mu_;
-  std::map<uint64_t, std::pair<meta::Attr, std::chrono::steady_clock::time_point>> dir_attrs_;
+  std::mutex fresh_mu_;
+  std::map<uint64_t, std::pair<meta::Attr, std::chrono::steady_clock::time_point>> fresh_attrs_;
 };
 
 }  // namespace scalefs
