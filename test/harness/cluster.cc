@@ -79,6 +79,10 @@ Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
 
 Cluster::~Cluster() {
   if (IsMounted(mnt_)) Unmount();
+  // A test that failed before its UnmountAt must not leave a mount behind.
+  for (const std::string& dir : mounts_) {
+    if (IsMounted(dir)) RunShell("fusermount3 -uz " + dir);
+  }
   for (auto& [name, pid] : pids_) {
     if (pid > 0) {
       kill(pid, SIGKILL);
@@ -225,6 +229,7 @@ Status Cluster::MountAt(const std::string& dir, const std::string& client_name,
   }
   Status s = StartProcess(client_name, argv);
   if (!s.ok()) return s;
+  mounts_.insert(dir);
   return WaitMounted(dir, client_name);
 }
 
@@ -240,7 +245,9 @@ Status Cluster::UnmountAt(const std::string& dir, const std::string& client_name
     if (Running(client_name)) kill(it->second, SIGKILL);
     WaitExit(client_name);
   }
-  return IsMounted(dir) ? Status::Busy("still mounted: " + dir + ": " + out) : Status::OK();
+  if (IsMounted(dir)) return Status::Busy("still mounted: " + dir + ": " + out);
+  mounts_.erase(dir);
+  return Status::OK();
 }
 
 Status Cluster::Mount() { return MountAt(mnt_, "client"); }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,7 @@ class Cluster {
   std::string dir_, mnt_, meta_addr_;
   std::vector<int> member_ports_;
   std::map<std::string, pid_t> pids_;
+  std::set<std::string> mounts_;  // mounted by MountAt and not unmounted yet
 };
 
 // Runs a command line through /bin/sh; returns the exit status, output in *out.
