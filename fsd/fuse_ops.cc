@@ -183,7 +183,6 @@ void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 
 void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   ScalefsFuse* self = Self(req);
-  self->ForgetAttr(ino);
   self->Changed(ino);
   meta::SetAttrRequest m;
   m.set_ino(ino);
@@ -244,7 +243,6 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 
 void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
   if (NameTooLong(req, name)) return;
-  Self(req)->ForgetAttr(parent);
   Self(req)->Changed(parent);
   Self(req)->lookups().Removed(parent, name);
   meta::Attr parent_attr;
@@ -266,8 +264,6 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   if (NameTooLong(req, name) || NameTooLong(req, newname)) return;
-  Self(req)->ForgetAttr(parent);
-  Self(req)->ForgetAttr(newparent);
   Self(req)->Changed(parent);
   Self(req)->Changed(newparent);
   Self(req)->lookups().Removed(parent, name);
@@ -281,7 +277,6 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   if (NameTooLong(req, newname)) return;
-  Self(req)->ForgetAttr(newparent);
   Self(req)->Changed(ino);
   Self(req)->Changed(newparent);
   ReplyEntry(req, Self(req)->meta()->Link(ino, newparent, newname));
@@ -571,7 +566,6 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
 void OpSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
   if (std::string_view(name) == kCapabilityXattr) return (void)fuse_reply_err(req, EOPNOTSUPP);
-  Self(req)->ForgetAttr(ino);
   Self(req)->Changed(ino);
   if (strlen(name) > XATTR_NAME_MAX) return (void)fuse_reply_err(req, ERANGE);
   Status s = Self(req)->meta()->SetXattr(ino, name, std::string(value, size), flags);
@@ -610,7 +604,6 @@ void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void OpRemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  Self(req)->ForgetAttr(ino);
   Self(req)->Changed(ino);
   Status s = Self(req)->meta()->RemoveXattr(ino, name);
   if (!s.ok() && s.code() != Status::Code::kNoData) LOG(WARNING) << s.ToString();

@@ -85,7 +85,10 @@ bool OpenFile::OwnsUnwrittenTailLocked(uint64_t offset, uint64_t length) const {
   for (const MappedPiece& p : cache_.Map(offset, length)) {
     if (!p.extent || p.extent->written) continue;
     const uint64_t end = RoundUp(p.file_offset + p.length, kBlockSize);
-    for (uint64_t b = std::max(RoundDown(p.file_offset, kBlockSize), eof); b < end; b += kBlockSize) {
+    const uint64_t from = std::max(RoundDown(p.file_offset, kBlockSize), eof);
+    // A sequential writer's usual case, all of it allocated ahead: one lookup.
+    if (from >= end || ahead_.Contains(from, end - from)) continue;
+    for (uint64_t b = from; b < end; b += kBlockSize) {
       if (!ahead_.Contains(b, kBlockSize) && !local_written_.Contains(b, kBlockSize)) return false;
     }
   }
@@ -423,15 +426,15 @@ void OpenFile::Preallocated(const meta::AttrReply& created) {
   if (created.extents().empty()) return;
   meta::ExtentsReply rep;
   *rep.mutable_extents() = created.extents();
+  *rep.mutable_attr() = created.attr();
   uint64_t end = 0;
   for (const meta::Extent& e : created.extents()) end = std::max(end, e.file_offset() + e.length());
   std::unique_lock io(io_mu_);
-  // No epoch check as in Refresh: the inode is new, and the only allocation
-  // change to it so far is this one.
+  // As after an Allocate, without Refresh's epoch check: the inode is new,
+  // and the only allocation change to it so far is this one.
+  InsertExtents(rep, 0, end);
   std::lock_guard lock(mu_);
-  cache_.Insert(ToRecords(rep), 0, end);
   ahead_.Add(0, end);
-  alloc_gen_ = created.attr().alloc_gen();
 }
 
 Status OpenFile::Sync() {
@@ -467,16 +470,18 @@ Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
   // Whatever happened, the cached map may now name freed blocks.
   cache_.Clear();
   const uint64_t keep = RoundUp(req.size(), kBlockSize);
-  if (!rep.ok() || (alloc_gen_ != 0 && rep->attr().alloc_gen() != alloc_gen_ &&
-                    rep->attr().alloc_gen() != alloc_gen_ + 1)) {
-    // Not known what became of the space allocated ahead: never trim it.
+  // What became of the space allocated ahead: a truncate that frees moves
+  // alloc_gen on by one; one that does not leaves it.
+  const uint64_t gen = rep.ok() ? rep->attr().alloc_gen() : 0;
+  if (alloc_gen_ != 0 && gen == alloc_gen_ + 1) {
+    // The file shrank: meta freed everything past the new end.
+    ahead_.Remove(keep, std::numeric_limits<uint64_t>::max() - keep);
+    alloc_gen_ = gen;
+  } else if (alloc_gen_ != 0 && gen != alloc_gen_) {
+    // Failed, or another client's change came between: never trim it.
     ahead_.Clear();
     alloc_gen_ = 0;
     alloc_shared_ = false;
-  } else if (alloc_gen_ != 0 && rep->attr().alloc_gen() == alloc_gen_ + 1) {
-    // The file shrank: meta freed everything past the new end.
-    ahead_.Remove(keep, std::numeric_limits<uint64_t>::max() - keep);
-    alloc_gen_ = rep->attr().alloc_gen();
   }
   if (!rep.ok()) return rep;
   local_written_.Remove(keep, std::numeric_limits<uint64_t>::max() - keep);

@@ -167,7 +167,6 @@ class OpenFileTable {
   void Release(uint64_t ino);
   // The state of an inode with open handles, or null.
   std::shared_ptr<OpenFile> Find(uint64_t ino);
-  TrimQueue& trims() { return trims_; }
 
  private:
   MetaClient* const meta_;
