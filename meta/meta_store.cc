@@ -36,6 +36,10 @@ int64_t NowNs() {
 
 bool IsDir(const InodeRecord& r) { return S_ISDIR(r.attr().mode()); }
 bool IsReg(const InodeRecord& r) { return S_ISREG(r.attr().mode()); }
+// The file's stripe unit; files laid out before the unit was stored have the default.
+uint64_t UnitOf(const InodeRecord& r) {
+  return r.layout().unit() ? r.layout().unit() : kDefaultStripeUnit;
+}
 std::string Quote(const std::string& name) { return "'" + name + "'"; }
 std::string InoStr(uint64_t ino) { return "inode " + std::to_string(ino); }
 
@@ -406,7 +410,7 @@ Result<InodeRecord> MetaStore::SetAttr(const SetAttrRequest& req) {
     if (req.size() < a->size()) {
       // Free whole blocks past the new end; the partial last block stays.
       const uint64_t cut = RoundUp(req.size(), kBlockSize);
-      const uint64_t unit = rec->layout().unit() ? rec->layout().unit() : kDefaultStripeUnit;
+      const uint64_t unit = UnitOf(*rec);
       ExtentMap orig;
       Status s = LoadExtents(db_.get(), rocksdb::ReadOptions(), req.ino(), RoundDown(cut, unit),
                              0, nullptr, &orig);
@@ -1001,7 +1005,7 @@ Result<ExtentList> MetaStore::GetExtents(uint64_t ino, uint64_t offset, uint64_t
   Status s = r.status();
   if (s.ok()) {
     out.attr = r->attr();
-    const uint64_t unit = r->layout().unit() ? r->layout().unit() : kDefaultStripeUnit;
+    const uint64_t unit = UnitOf(*r);
     // length 0: the whole file.
     const uint64_t end = length == 0 || offset + length < offset ? ~uint64_t{0} : offset + length;
     ExtentMap m;
@@ -1023,7 +1027,7 @@ Result<InodeRecord> MetaStore::Commit(uint64_t ino, const std::vector<ByteRange>
   if (!r.ok()) return r.status();
   InodeRecord* rec = *r;
   if (!IsReg(*rec)) return Status::Invalid(InoStr(ino) + " is not a regular file");
-  const uint64_t unit = rec->layout().unit() ? rec->layout().unit() : kDefaultStripeUnit;
+  const uint64_t unit = UnitOf(*rec);
   ExtentMap orig, cur;
   for (const ByteRange& br : written) {
     if (br.length() == 0) continue;
@@ -1080,7 +1084,7 @@ Status MetaStore::FreeUnwrittenPastEof(Txn* txn, uint64_t ino, InodeRecord* rec,
                                        const std::vector<ByteRange>& ranges,
                                        std::map<uint64_t, Extent>* orig,
                                        std::map<uint64_t, Extent>* cur) {
-  const uint64_t unit = rec->layout().unit() ? rec->layout().unit() : kDefaultStripeUnit;
+  const uint64_t unit = UnitOf(*rec);
   Attr* a = rec->mutable_attr();
   uint64_t freed = 0;
   const uint64_t eof = RoundUp(a->size(), kBlockSize);
@@ -1120,7 +1124,7 @@ Status MetaStore::GiveBackLocked(Txn* txn, const FileTrim& t) {
   std::vector<ByteRange> ranges(t.ranges().begin(), t.ranges().end());
   Status s = FreeUnwrittenPastEof(txn, t.ino(), rec, ranges, &orig, &cur);
   if (!s.ok()) return s;
-  MergeExtents(&cur, rec->layout().unit() ? rec->layout().unit() : kDefaultStripeUnit);
+  MergeExtents(&cur, UnitOf(*rec));
   WriteExtentDiff(t.ino(), orig, cur, &txn->batch);
   return Status::OK();
 }
