@@ -413,8 +413,9 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     fuse_reply_buf(req, buf.data(), buf.size());
     return;
   }
-  const uint64_t start = RoundDown(off, block);
-  Status s = file->Read(start, block, &buf);  // clipped to the size
+  const ByteSpan span = FillSpan(off, size, block);
+  const uint64_t start = span.offset;
+  Status s = file->Read(start, span.length, &buf);  // clipped to the size
   if (!s.ok()) {
     self->fills().EndFill(ino);
     return ReplyError(req, s);

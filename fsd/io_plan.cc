@@ -154,4 +154,9 @@ std::vector<DevicePart> SplitByRegion(uint64_t dev_offset, uint64_t length) {
   return out;
 }
 
+ByteSpan FillSpan(uint64_t offset, uint64_t size, uint64_t block) {
+  const uint64_t start = RoundDown(offset, block);
+  return {start, RoundUp(offset + size, block) - start};
+}
+
 }  // namespace scalefs

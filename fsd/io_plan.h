@@ -104,6 +104,13 @@ struct DevicePart {
   int member = 0;  // the member that sequences this region: region % 2
 };
 inline constexpr uint64_t kDeviceRegion = 1 << 20;
+
+// The range a page-cache fill reads for a request of [offset, offset+size):
+// the `block`-aligned blocks that cover all of it. A request may straddle a
+// block boundary, and the reply must hold every byte asked for up to the end
+// of file: the kernel takes a short reply as the end of the file and shrinks
+// its cached size to it.
+ByteSpan FillSpan(uint64_t offset, uint64_t size, uint64_t block);
 std::vector<DevicePart> SplitByRegion(uint64_t dev_offset, uint64_t length);
 
 }  // namespace scalefs

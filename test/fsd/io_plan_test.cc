@@ -131,4 +131,25 @@ TEST(SplitByRegionTest, CutsAtOneMiBAndPicksTheSequencer) {
   EXPECT_EQ(p[2].length, (1u << 20) - 4096);
 }
 
+
+// A fill covers every byte asked for, also when the request straddles a
+// block boundary (the kernel takes a short reply as the end of the file).
+TEST(FillSpanTest, CoversTheWholeRequest) {
+  constexpr uint64_t kB = 64 << 10;
+  EXPECT_EQ(FillSpan(4096, 4096, kB), (ByteSpan{0, kB}));
+  EXPECT_EQ(FillSpan(0, kB, kB), (ByteSpan{0, kB}));
+  // 32 KiB at 48 KiB: both blocks.
+  EXPECT_EQ(FillSpan(48 << 10, 32 << 10, kB), (ByteSpan{0, 2 * kB}));
+  EXPECT_EQ(FillSpan(5 * kB - 4096, 8192, kB), (ByteSpan{4 * kB, 2 * kB}));
+  for (uint64_t off = 0; off < 3 * kB; off += 4096) {
+    for (uint64_t size = 4096; size < kB; size += 4096) {
+      const ByteSpan s = FillSpan(off, size, kB);
+      EXPECT_LE(s.offset, off);
+      EXPECT_GE(s.end(), off + size);
+      EXPECT_EQ(s.offset % kB, 0u);
+      EXPECT_EQ(s.length % kB, 0u);
+    }
+  }
+}
+
 }  // namespace scalefs
