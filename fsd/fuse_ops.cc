@@ -129,7 +129,10 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
   m.set_gid(ctx->gid);
   if (target != nullptr) m.set_symlink_target(target);
   Self(req)->Changed(parent);
-  ReplyEntry(req, Self(req)->meta()->MakeNode(m));
+  Self(req)->lookups().NameChanged(parent, name);
+  auto r = Self(req)->meta()->MakeNode(m);
+  Self(req)->lookups().NameChanged(parent, name);
+  ReplyEntry(req, r);
 }
 
 // ---- operations ----
@@ -244,9 +247,10 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
   if (NameTooLong(req, name)) return;
   Self(req)->Changed(parent);
-  Self(req)->lookups().Removed(parent, name);
+  Self(req)->lookups().NameChanged(parent, name);
   meta::Attr parent_attr;
   Status s = Self(req)->meta()->Unlink(parent, name, directory, &parent_attr);
+  Self(req)->lookups().NameChanged(parent, name);
   if (s.ok() && parent_attr.ino() == parent) {
     Self(req)->RememberAttr(parent_attr);
   } else {
@@ -266,9 +270,11 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   if (NameTooLong(req, name) || NameTooLong(req, newname)) return;
   Self(req)->Changed(parent);
   Self(req)->Changed(newparent);
-  Self(req)->lookups().Removed(parent, name);
-  Self(req)->lookups().Removed(newparent, newname);
+  Self(req)->lookups().NameChanged(parent, name);
+  Self(req)->lookups().NameChanged(newparent, newname);
   Status s = Self(req)->meta()->Rename(parent, name, newparent, newname, flags);
+  Self(req)->lookups().NameChanged(parent, name);
+  Self(req)->lookups().NameChanged(newparent, newname);
   Self(req)->ForgetAttr(parent);
   Self(req)->ForgetAttr(newparent);
   if (!s.ok() && s.code() != Status::Code::kNotFound) LOG(WARNING) << s.ToString();
@@ -279,7 +285,10 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
   if (NameTooLong(req, newname)) return;
   Self(req)->Changed(ino);
   Self(req)->Changed(newparent);
-  ReplyEntry(req, Self(req)->meta()->Link(ino, newparent, newname));
+  Self(req)->lookups().NameChanged(newparent, newname);
+  auto r = Self(req)->meta()->Link(ino, newparent, newname);
+  Self(req)->lookups().NameChanged(newparent, newname);
+  ReplyEntry(req, r);
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -362,7 +371,9 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   const bool writer = Writable(fi);
   if (writer) m.set_preallocate(kCreatePreallocate);
   Self(req)->Changed(parent);
+  Self(req)->lookups().NameChanged(parent, name);
   auto r = Self(req)->meta()->MakeNode(m);
+  Self(req)->lookups().NameChanged(parent, name);
   if (!r.ok()) return ReplyError(req, r.status());
   if (r->has_parent_attr()) Self(req)->RememberAttr(r->parent_attr());
   const uint64_t ino = r->attr().ino();

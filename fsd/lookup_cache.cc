@@ -27,7 +27,10 @@ std::optional<LookupCache::Hit> LookupCache::Find(uint64_t parent, const std::st
   if (d == dirs_.end() || !Fresh(d->second, now)) return std::nullopt;
   auto e = d->second.entries.find(name);
   if (e == d->second.entries.end()) return std::nullopt;
-  if (ChangedSinceLocked(e->second.ino(), d->second.taken)) return std::nullopt;
+  if (ChangedSinceLocked(e->second.ino(), d->second.taken) ||
+      NameChangedSinceLocked(parent, name, d->second.taken)) {
+    return std::nullopt;
+  }
   const double left =
       std::chrono::duration<double>(d->second.taken + ttl_ - now).count();
   return Hit{e->second, left};
@@ -46,6 +49,28 @@ std::optional<LookupCache::ListedFile> LookupCache::FindListedFile(uint64_t ino)
 bool LookupCache::ChangedSinceLocked(uint64_t ino, Clock::time_point taken) const {
   auto c = changed_.find(ino);
   return c != changed_.end() && c->second >= taken;
+}
+
+namespace {
+std::string NameKey(uint64_t parent, const std::string& name) {
+  return std::to_string(parent) + "/" + name;
+}
+}  // namespace
+
+bool LookupCache::NameChangedSinceLocked(uint64_t parent, const std::string& name,
+                                         Clock::time_point taken) const {
+  auto c = changed_names_.find(NameKey(parent, name));
+  return c != changed_names_.end() && c->second >= taken;
+}
+
+template <typename Map>
+void LookupCache::PruneChangesLocked(Map* map, size_t* limit, Clock::time_point now) {
+  if (map->size() < *limit) return;
+  for (auto it = map->begin(); it != map->end();) {
+    it = now - it->second >= ttl_ ? map->erase(it) : std::next(it);
+  }
+  // Many changes within ttl: scan again only after as many more.
+  *limit = std::max(kMaxChanged, 2 * map->size());
 }
 
 bool LookupCache::ShouldList(uint64_t parent) {
@@ -96,20 +121,16 @@ void LookupCache::Changed(uint64_t ino) {
   if (ttl_ <= Clock::duration::zero()) return;
   const Clock::time_point now = Clock::now();
   std::lock_guard lock(mu_);
-  if (changed_.size() >= prune_changed_at_) {
-    for (auto it = changed_.begin(); it != changed_.end();) {
-      it = now - it->second >= ttl_ ? changed_.erase(it) : std::next(it);
-    }
-    // Many inodes changed within ttl: scan again only after as many more.
-    prune_changed_at_ = std::max(kMaxChanged, 2 * changed_.size());
-  }
+  PruneChangesLocked(&changed_, &prune_changed_at_, now);
   changed_[ino] = now;
 }
 
-void LookupCache::Removed(uint64_t parent, const std::string& name) {
+void LookupCache::NameChanged(uint64_t parent, const std::string& name) {
+  if (ttl_ <= Clock::duration::zero()) return;
+  const Clock::time_point now = Clock::now();
   std::lock_guard lock(mu_);
-  auto d = dirs_.find(parent);
-  if (d != dirs_.end()) d->second.entries.erase(name);
+  PruneChangesLocked(&changed_names_, &prune_names_at_, now);
+  changed_names_[NameKey(parent, name)] = now;
 }
 
 void LookupCache::PruneLocked(Clock::time_point now) {

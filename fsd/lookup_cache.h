@@ -6,7 +6,10 @@
 // name: the heuristic NFS clients apply with READDIRPLUS. An entry is trusted
 // for ttl after its listing was taken, the staleness the kernel's own entry
 // and attribute timeouts already allow, and never after this client changed
-// that inode or name. A name missing from a listing is not trusted to be
+// that inode or name: a change is recorded once meta answered it, and a
+// listing taken before that moment never vouches for what it changed (so a
+// listing in flight during a rename cannot bring the old name back). A name
+// missing from a listing is not trusted to be
 // absent: it goes to meta, so a file another client just created is seen.
 #pragma once
 
@@ -61,8 +64,11 @@ class LookupCache {
   // This client changed ino's attributes (write, setattr, xattr, link) or a
   // directory's entries.
   void Changed(uint64_t ino);
-  // This client removed or replaced name in parent (unlink, rename).
-  void Removed(uint64_t parent, const std::string& name);
+  // This client changes what `name` in `parent` refers to (create, mkdir,
+  // mknod, symlink, link, unlink, rmdir, either side of a rename). Called
+  // before the change is sent and again once meta answered it: no listing
+  // taken before the second call is trusted for that name.
+  void NameChanged(uint64_t parent, const std::string& name);
 
   size_t max_entries_per_dir() const { return max_entries_; }
 
@@ -79,6 +85,11 @@ class LookupCache {
   bool Fresh(const Listing& l, Clock::time_point now) const { return now - l.taken < ttl_; }
   void PruneLocked(Clock::time_point now);
   bool ChangedSinceLocked(uint64_t ino, Clock::time_point taken) const;
+  bool NameChangedSinceLocked(uint64_t parent, const std::string& name,
+                              Clock::time_point taken) const;
+  // Drops change records older than ttl once `map` reached *limit entries.
+  template <typename Map>
+  void PruneChangesLocked(Map* map, size_t* limit, Clock::time_point now);
 
   const Clock::duration ttl_;
   const size_t max_entries_;
@@ -90,6 +101,9 @@ class LookupCache {
   // matter, older ones predate every listing still trusted.
   std::unordered_map<uint64_t, Clock::time_point> changed_;
   size_t prune_changed_at_ = 4096;
+  // When this client last changed a name: "<parent>/<name>" -> time.
+  std::unordered_map<std::string, Clock::time_point> changed_names_;
+  size_t prune_names_at_ = 4096;
 };
 
 }  // namespace scalefs

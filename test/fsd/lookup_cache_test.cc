@@ -57,7 +57,7 @@ TEST(LookupCacheTest, LocalChangesHideEntries) {
   c.Changed(10);  // written or setattr by this client
   EXPECT_FALSE(c.Find(7, "a"));
   EXPECT_TRUE(c.Find(7, "b"));
-  c.Removed(7, "b");  // unlinked or renamed away
+  c.NameChanged(7, "b");  // unlinked or renamed away
   EXPECT_FALSE(c.Find(7, "b"));
   EXPECT_TRUE(c.Find(7, "c"));
   // A listing taken after the change is trusted again.
@@ -72,6 +72,26 @@ TEST(LookupCacheTest, AChangeDuringTheListingWins) {
   c.Changed(10);  // while the ReadDir was in flight
   c.Fill(7, taken, {Entry("a", 10)});
   EXPECT_FALSE(c.Find(7, "a"));
+}
+
+// The rename(B, A) loop of autoconf: a listing taken before the rename and
+// installed after it must not bring B back, nor A's old inode.
+TEST(LookupCacheTest, AListingInFlightDuringARenameIsNotTrustedForItsNames) {
+  LookupCache c(10, 100);
+  const auto taken = LookupCache::Clock::now();  // ReadDir sent
+  c.NameChanged(7, "B");  // rename(B, A): before the call...
+  c.NameChanged(7, "A");
+  c.NameChanged(7, "B");  // ...and once meta answered
+  c.NameChanged(7, "A");
+  c.Fill(7, taken, {Entry("A", 10), Entry("B", 11), Entry("C", 12)});
+  EXPECT_FALSE(c.Find(7, "B"));
+  EXPECT_FALSE(c.Find(7, "A"));
+  EXPECT_TRUE(c.Find(7, "C")) << "names the change did not touch stay cached";
+  EXPECT_FALSE(c.Find(8, "C"));
+  // A listing taken after the change is trusted for them again.
+  c.Fill(7, LookupCache::Clock::now(), {Entry("A", 11)});
+  ASSERT_TRUE(c.Find(7, "A"));
+  EXPECT_EQ(c.Find(7, "A")->attr.ino(), 11u);
 }
 
 TEST(LookupCacheTest, AFailedListingEndsTheClaim) {
