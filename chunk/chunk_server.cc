@@ -6,9 +6,9 @@
 #include <chrono>
 
 #include <glog/logging.h>
-#include <grpcpp/resource_quota.h>
 
 #include "common/layout.h"
+#include "common/rpc_server.h"
 
 namespace scalefs {
 
@@ -60,23 +60,14 @@ Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions
                                                     server->state_.get(),
                                                     server->replicator_.get());
 
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &server->port_);
-  builder.RegisterService(server->service_.get());
-  builder.SetMaxReceiveMessageSize(kMaxMessageSize);
-  builder.SetMaxSendMessageSize(kMaxMessageSize);
-  // Keep a few request threads polling: with gRPC's default (at most 2
-  // idle pollers) a busy server creates and destroys a thread per burst.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
-  grpc::ResourceQuota quota("scalefs-chunk");
-  quota.SetMaxThreads(kMaxServerThreads);
-  builder.SetResourceQuota(quota);
-  server->server_ = builder.BuildAndStart();
-  if (!server->server_ || server->port_ == 0) {
-    return Status::Unavailable("cannot listen on " + options.listen_address);
-  }
+  RpcServerOptions rpc;
+  rpc.address = options.listen_address;
+  rpc.services = {server->service_.get()};
+  rpc.max_threads = kMaxServerThreads;
+  rpc.name = "scalefs-chunk";
+  auto started = StartRpcServer(rpc, &server->port_);
+  if (!started.ok()) return started.status();
+  server->server_ = std::move(started.value());
   server->replicator_->Start();
   const Membership m = server->state_->membership();
   LOG(INFO) << "chunk member listening on " << options.listen_address << " (port "

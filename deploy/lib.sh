@@ -12,7 +12,7 @@ SCALEFS_DEVICE_SIZE=${SCALEFS_DEVICE_SIZE:-1G}
 SCALEFS_PACKAGES=(build-essential cmake pkg-config libfuse3-dev fuse3 libgrpc++-dev
   protobuf-compiler-grpc libprotobuf-dev protobuf-compiler librocksdb-dev
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev zlib1g-dev
-  procps psmisc util-linux)
+  procps psmisc util-linux iproute2)
 
 log() { echo "[scalefs] $*" >&2; }
 die() { echo "[scalefs] error: $*" >&2; exit 1; }
@@ -56,12 +56,46 @@ pid_alive() { # pidfile name
   [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && grep -qa "$2" "/proc/$pid/cmdline" 2>/dev/null
 }
 
-# Waits until a TCP port accepts connections.
-wait_port() { # port seconds
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+# "pid (program)" of the process listening on a local TCP port; empty if none.
+port_holder() { # port
+  { ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' || true; } | head -1 | cut -d= -f2 |
+    while read -r pid; do echo "$pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120))"; done
+  return 0
+}
+
+# Waits until `pid` listens on `port`; fails when it exits first or another
+# process holds the port.
+wait_listening() { # pid port seconds
+  local i holder
+  for ((i = 0; i < $3 * 10; i++)); do
+    kill -0 "$1" 2>/dev/null || return 1
+    holder=$(port_holder "$2")
+    [[ ${holder%% *} == "$1" ]] && return 0
     sleep 0.1
   done
   return 1
+}
+
+# Pids of the `scalefs mount` clients serving mount point `mnt`.
+mount_client_pids() { # mnt
+  local f args
+  for f in /proc/[0-9]*/cmdline; do
+    mapfile -d '' args <"$f" 2>/dev/null || continue
+    [[ ${#args[@]} -ge 4 && ${args[0]##*/} == scalefs && ${args[1]} == mount && ${args[3]} == "$1" ]] \
+      || continue
+    f=${f#/proc/}
+    echo "${f%/cmdline}"
+  done
+}
+
+# Sends SIGTERM, waits up to `seconds`, then SIGKILL; returns once gone.
+stop_pid() { # pid seconds
+  local i
+  kill -0 "$1" 2>/dev/null || return 0
+  kill -TERM "$1" 2>/dev/null || true
+  for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  while kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; do
+    sleep 0.05
+  done
 }

@@ -11,6 +11,7 @@
 
 #include "common/process_tuning.h"
 #include "common/layout.h"
+#include "common/rpc_server.h"
 #include "meta/meta_checker.h"
 #include "meta/meta_service.h"
 #include "meta/meta_store.h"
@@ -69,21 +70,16 @@ int main(int argc, char** argv) {
   store->set_listen_address(FLAGS_listen);  // members ask this address for grants
   scalefs::meta::MetaService service(store.get());
 
-  grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(FLAGS_listen, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(scalefs::kMaxMessageSize);
-  builder.SetMaxSendMessageSize(scalefs::kMaxMessageSize);
-  // Keep a few request threads polling: with gRPC's default (at most 2
-  // idle pollers) a busy server creates and destroys a thread per burst.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    fprintf(stderr, "scalefs-meta: cannot listen on %s\n", FLAGS_listen.c_str());
+  scalefs::RpcServerOptions rpc;
+  rpc.address = FLAGS_listen;
+  rpc.services = {&service};
+  auto started = scalefs::StartRpcServer(rpc, &port);
+  if (!started.ok()) {
+    fprintf(stderr, "scalefs-meta: %s\n", started.status().message().c_str());
     return 2;
   }
+  std::unique_ptr<grpc::Server> server = std::move(started.value());
   LOG(INFO) << "scalefs-meta serving " << FLAGS_db << " on " << FLAGS_listen;
 
   std::signal(SIGTERM, OnSignal);

@@ -30,7 +30,30 @@ sleep 0.5
 kill -0 "$(cat "$SCALEFS_STATE/run/pair1b.pid")" || fail "pair1b not restarted"
 "$root/build/bin/scalefs" --meta="127.0.0.1:$SCALEFS_PORT_BASE" pair list | grep -q pair1 || fail "pair list"
 
+# A daemon refuses a port another process holds, naming the port; so does a
+# second cluster's deploy/up on the same ports (it must not "mount" the first).
+out=$("$root/build/bin/scalefs-meta" --listen="127.0.0.1:$SCALEFS_PORT_BASE" \
+  --db="$SCALEFS_STATE/other-db" 2>&1) && fail "a second meta started on a port in use"
+grep -q "port $SCALEFS_PORT_BASE is in use" <<<"$out" || fail "second meta's message: $out"
+port=$((SCALEFS_PORT_BASE + 1))
+out=$("$root/build/bin/scalefs-chunk" --listen="127.0.0.1:$port" --peer=127.0.0.1:1 \
+  --device="$SCALEFS_STATE/other.img" --size=16M 2>&1) && fail "a second chunk started on a port in use"
+grep -q "port $port is in use" <<<"$out" || fail "second chunk's message: $out"
+other=$(mktemp -d /tmp/scalefs-deploy-other-XXXXXX)
+out=$(SCALEFS_STATE=$other SCALEFS_MNT=$other/mnt "$root/deploy/up" 2>&1) \
+  && { rm -rf "$other"; fail "a second cluster on the same ports came up"; }
+grep -q "port $SCALEFS_PORT_BASE (for meta) is held by another process" <<<"$out" \
+  || { rm -rf "$other"; fail "second deploy/up's message: $out"; }
+grep -qs " $other/mnt " /proc/mounts && fail "the second cluster mounted"
+rm -rf "$other"
+
+# deploy/down returns only when every process of the cluster is gone.
+pids=$(cat "$SCALEFS_STATE"/run/*.pid)
 "$root/deploy/down" || fail "deploy/down"
+for pid in $pids; do
+  [[ -d /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] \
+    && fail "daemon $pid still alive when deploy/down returned"
+done
 grep -qs " $SCALEFS_MNT " /proc/mounts && fail "still mounted after deploy/down"
 for f in "$SCALEFS_STATE"/run/*.pid; do [[ -e $f ]] && fail "pid file $f left"; done
 pgrep -f "$SCALEFS_STATE" >/dev/null && fail "processes of the cluster still running: $(pgrep -af "$SCALEFS_STATE")"

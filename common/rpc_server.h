@@ -1,0 +1,27 @@
+// The one way scalefs daemons listen for gRPC calls.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace scalefs {
+
+struct RpcServerOptions {
+  std::string address;                 // HOST:PORT
+  std::vector<grpc::Service*> services;
+  int max_threads = 0;                 // 0 = gRPC's default
+  std::string name;                    // for the thread quota
+};
+
+// Starts a server with scalefs's settings. A port another process holds is
+// refused (gRPC's default SO_REUSEPORT would let a second daemon start
+// silently beside the first and split the calls between them), with a
+// message naming the address and the reason. *port receives the bound port.
+Result<std::unique_ptr<grpc::Server>> StartRpcServer(const RpcServerOptions& options, int* port);
+
+}  // namespace scalefs
