@@ -893,6 +893,56 @@ StatFsReply MetaStore::StatFs() {
   return r;
 }
 
+Result<std::vector<MetaStore::PlacedRun>> MetaStore::PlaceLocked(Txn* txn, uint32_t pair,
+                                                                 uint64_t bytes, uint64_t hint) {
+  std::vector<PlacedRun> out;
+  auto take = [&](uint32_t p, uint64_t n, uint64_t h) -> Status {
+    Result<std::vector<SpaceAllocator::Run>> runs = space_.Allocate(p, n, h, &txn->batch);
+    if (!runs.ok()) return runs.status();
+    txn->space_changed = true;
+    for (const SpaceAllocator::Run& r : *runs) out.push_back({p, r.dev_offset, r.length});
+    return Status::OK();
+  };
+  if (space_.FreeBytes(pair) >= bytes) {
+    Status s = take(pair, bytes, hint);
+    if (!s.ok()) return s;
+    return out;
+  }
+  // The layout's pair is full: the space goes where there is room, so ENOSPC
+  // means the whole filesystem is full. The extent records where it went.
+  std::vector<uint32_t> others;
+  uint64_t total = space_.FreeBytes(pair);
+  for (const auto& [id, p] : pairs_) {
+    if (id == pair) continue;
+    others.push_back(id);
+    total += space_.FreeBytes(id);
+  }
+  if (total < bytes) {
+    return Status::NoSpace("filesystem full: " + std::to_string(bytes) + " bytes asked, " +
+                           std::to_string(total) + " free on all pairs");
+  }
+  std::stable_sort(others.begin(), others.end(), [&](uint32_t a, uint32_t b) {
+    return space_.FreeBytes(a) > space_.FreeBytes(b);
+  });
+  if (space_.FreeBytes(others.front()) >= bytes) {
+    Status s = take(others.front(), bytes, SpaceAllocator::kNoHint);
+    if (!s.ok()) return s;
+    return out;
+  }
+  // No one pair has room for all of it: what each has, the layout's first.
+  others.insert(others.begin(), pair);
+  uint64_t left = bytes;
+  for (uint32_t p : others) {
+    const uint64_t n = std::min(left, RoundDown(space_.FreeBytes(p), kBlockSize));
+    if (n == 0) continue;
+    Status s = take(p, n, p == pair ? hint : SpaceAllocator::kNoHint);
+    if (!s.ok()) return s;
+    left -= n;
+    if (left == 0) break;
+  }
+  return out;
+}
+
 Result<uint64_t> MetaStore::AllocateHoles(Txn* txn, const Layout& layout, uint64_t start,
                                           uint64_t end, std::map<uint64_t, Extent>* cur) {
   const uint64_t unit = layout.unit();
@@ -921,12 +971,10 @@ Result<uint64_t> MetaStore::AllocateHoles(Txn* txn, const Layout& layout, uint64
           break;
         }
       }
-      Result<std::vector<SpaceAllocator::Run>> runs =
-          space_.Allocate(pair, gap_end - pos, hint, &txn->batch);
+      Result<std::vector<PlacedRun>> runs = PlaceLocked(txn, pair, gap_end - pos, hint);
       if (!runs.ok()) return runs.status();
-      txn->space_changed = true;
-      for (const auto& run : *runs) {
-        (*cur)[pos] = MakeExtent(pos, run.length, pair, run.dev_offset, false);
+      for (const PlacedRun& run : *runs) {
+        (*cur)[pos] = MakeExtent(pos, run.length, run.pair, run.dev_offset, false);
         pos += run.length;
         allocated += run.length;
       }

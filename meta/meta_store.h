@@ -121,6 +121,16 @@ class MetaStore {
   // FreeUnwrittenPastEof for one FileTrim, written into txn; a file that is
   // gone, not regular, or at another alloc_gen is skipped.
   Status GiveBackLocked(Txn* txn, const FileTrim& t);
+  // Space for `bytes` of a stripe unit the layout puts on `pair`: there if it
+  // has room, else on the pairs that have (see the comment inside).
+  struct PlacedRun {
+    uint32_t pair;
+    uint64_t dev_offset;
+    uint64_t length;
+  };
+  // Takes the space in txn's batch.
+  Result<std::vector<PlacedRun>> PlaceLocked(Txn* txn, uint32_t pair, uint64_t bytes,
+                                             uint64_t hint);
   Result<uint64_t> AllocateHoles(Txn* txn, const Layout& layout, uint64_t start, uint64_t end,
                                  std::map<uint64_t, Extent>* cur);
   // Drops one link of `ino` (a dentry went away); deletes it at zero.

@@ -112,6 +112,14 @@ std::vector<std::string> Cluster::DaemonNames() const {
   return names;
 }
 
+uint64_t Cluster::DeviceSize(int pair) const {
+  if (pair < static_cast<int>(options_.pair_device_sizes.size()) &&
+      options_.pair_device_sizes[pair] != 0) {
+    return options_.pair_device_sizes[pair];
+  }
+  return options_.device_size;
+}
+
 std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
   const std::string bin = SCALEFS_BIN_DIR;
   if (name == "meta")
@@ -122,7 +130,7 @@ std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
       std::vector<std::string> argv{bin + "/scalefs-chunk", "--listen=" + MemberAddress(p, m),
                                     "--peer=" + MemberAddress(p, 1 - m),
                                     "--device=" + DevicePath(p, m),
-                                    "--size=" + std::to_string(options_.device_size)};
+                                    "--size=" + std::to_string(DeviceSize(p))};
       argv.insert(argv.end(), options_.chunk_flags.begin(), options_.chunk_flags.end());
       return argv;
     }

@@ -22,6 +22,8 @@ namespace scalefs::test {
 struct ClusterOptions {
   int pairs = 2;
   uint64_t device_size = 1ull << 30;
+  // Per pair, overriding device_size where given (and non-zero).
+  std::vector<uint64_t> pair_device_sizes;
   bool mount = true;
   std::vector<std::string> mount_options;  // extra -o options
   std::vector<std::string> chunk_flags;    // extra scalefs-chunk flags, e.g. --peer_timeout_ms=1000
@@ -73,6 +75,7 @@ class Cluster {
  private:
   Status StartProcess(const std::string& name, const std::vector<std::string>& argv);
   std::vector<std::string> DaemonArgv(const std::string& name) const;
+  uint64_t DeviceSize(int pair) const;
   Status WaitMounted(const std::string& dir, const std::string& client_name);
 
   ClusterOptions options_;

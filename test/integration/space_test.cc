@@ -12,6 +12,8 @@
 namespace scalefs::test {
 namespace {
 
+uint64_t RoundDownTo(uint64_t v, uint64_t a) { return v / a * a; }
+
 uint64_t UsedBytes(const std::string& mnt) {
   struct statvfs sv;
   if (statvfs(mnt.c_str(), &sv) != 0) return 0;
@@ -40,6 +42,44 @@ TEST(Space, TwentyThousandSmallFilesFitAndDfShowsTheirSize) {
     EXPECT_TRUE(*r == PatternBytes(i, 0, 4096)) << "f" << i;
   }
   std::string out;
+  EXPECT_EQ(c.Cli({"fsck"}, &out), 0) << out;
+}
+
+// ENOSPC means the filesystem is full, not one pair: stripe units whose pair
+// is full take their space on another pair, and df agrees with what fits.
+TEST(Space, WritesGoOnWhenOnePairIsFullAndDfMatchesTheBytesWritten) {
+  ClusterOptions o;
+  o.pair_device_sizes = {64ull << 20, 512ull << 20};  // pair0 small
+  Cluster c(o);
+  ASSERT_OK(c.Start());
+  const uint64_t before = UsedBytes(c.mnt());
+  // Files striped over both pairs until pair0 is nearly full.
+  uint64_t written = 0;
+  int n = 0;
+  for (; written < 56ull << 20; ++n) {
+    ASSERT_OK(WritePatternFile(c.mnt() + "/a" + std::to_string(n), n, 8 << 20));
+    written += 8 << 20;
+  }
+  std::string out;
+  ASSERT_EQ(c.Cli({"pair", "list"}, &out), 0) << out;
+  // Half of what was written landed on pair0 (units alternate): about 36 MiB
+  // of its 64 are left. Write 1.5 times that in one file.
+  const uint64_t pair0_left = (64ull << 20) - written / 2;
+  const uint64_t big = pair0_left * 3 / 2 * 2;  // half of it aims at pair0
+  ASSERT_OK(WritePatternFile(c.mnt() + "/big", 1000, big));
+  written += big;
+  ASSERT_OK(CheckPatternFile(c.mnt() + "/big", 1000, big));
+  for (int i = 0; i < n; ++i) ASSERT_OK(CheckPatternFile(c.mnt() + "/a" + std::to_string(i), i, 8 << 20));
+  const uint64_t used = UsedBytes(c.mnt()) - before;
+  EXPECT_NEAR(static_cast<double>(used), static_cast<double>(written), written / 100.0)
+      << "df shows " << used << " bytes used for " << written << " written";
+  EXPECT_EQ(c.Cli({"fsck"}, &out), 0) << out;
+  // The rest of the filesystem fills up to within a stripe unit per pair.
+  struct statvfs sv;
+  ASSERT_SYS(statvfs(c.mnt().c_str(), &sv));
+  const uint64_t avail = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+  const uint64_t fill = avail - (2 << 20);
+  ASSERT_OK(WritePatternFile(c.mnt() + "/fill", 2000, RoundDownTo(fill, 1 << 20)));
   EXPECT_EQ(c.Cli({"fsck"}, &out), 0) << out;
 }
 

@@ -467,6 +467,31 @@ TEST_F(ExtentTest, NoSpaceLeavesNothingChanged) {
   EXPECT_EQ(s.free_blocks(), 3 * kMiB / 4096);
 }
 
+// ENOSPC means the filesystem is full, not one pair: a stripe unit whose
+// layout pair is full takes its space where there is room.
+TEST_F(ExtentTest, AFullPairSpillsToAnotherAndEveryByteCanBeAllocated) {
+  const uint32_t p1 = AddPair("p1", 4 * kMiB);
+  const uint32_t p2 = AddPair("p2", 1 * kMiB);
+  uint64_t f = Mk(1, "f", S_IFREG | 0644);
+  auto r = store_->Allocate(f, 0, 4 * kMiB, true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto all = store_->GetExtents(f, 0, 0);
+  uint64_t on[3] = {0, 0, 0};
+  for (const Extent& e : all->extents) on[e.pair()] += e.length();
+  EXPECT_EQ(on[p1] + on[p2], 4 * kMiB);
+  EXPECT_EQ(on[p2], 1 * kMiB) << "the small pair gives what it has";
+  // A unit larger than any pair's free space is split over the pairs.
+  uint64_t g = Mk(1, "g", S_IFREG | 0644);
+  ASSERT_EQ(store_->PairList()[0].free() + store_->PairList()[1].free(), 1 * kMiB);
+  ASSERT_TRUE(store_->Allocate(g, 0, 1 * kMiB, true).ok());
+  EXPECT_EQ(store_->StatFs().free_blocks(), 0u);
+  EXPECT_EQ(store_->Allocate(g, kMiB, 4096, true).status().code(), Code::kNoSpace);
+  FsckReply fsck = store_->Fsck();
+  EXPECT_TRUE(fsck.problems().empty()) << fsck.problems(0);
+  EXPECT_GT(fsck.spilled_extents(), 0u);
+  ExpectClean();
+}
+
 // A create for writing takes its first space in the same change, so a small
 // file's first write needs no Allocate; Commit's trim gives back the rest.
 TEST_F(ExtentTest, CreateWithPreallocateTakesSpaceInTheSameChangeAndTrimGivesItBack) {
