@@ -1,15 +1,17 @@
 // Ordinary work on real mounts with the default mount options (issue 12): a
 // `make -j2` C build and an autotools + libtool build compared byte for byte
-// with the same builds on local disk, on each of two clients of one cluster.
-// A POSIX suite checks each call once; a build checks what thousands of calls
-// in a row, by many programs, give.
+// with the same builds on local disk, and dd-style sequential reads of closed
+// files, on each of two clients of one cluster. A POSIX suite checks each call
+// once; these check what thousands of calls in a row, by many programs, give.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -204,6 +206,159 @@ TEST_F(WorkloadTest, AutotoolsLibtoolBuildMatchesTheSameBuildOnLocalDisk) {
   EXPECT_TRUE(SameFiles({a, a, "local build"},
                         {Dir(2) + "/at", m, "build on mount 1 as client 2 reads it"}, skip, &n));
 }
+
+// ------------------------------------------------------- sequential reads
+
+struct Clients {
+  int writer;
+  int reader;
+};
+void PrintTo(const Clients& c, std::ostream* os) {
+  *os << "written on mount " << c.writer << ", read on mount " << c.reader;
+}
+
+class SequentialReadTest : public WorkloadTest, public ::testing::WithParamInterface<Clients> {};
+
+struct SeqFile {
+  std::string name;
+  uint64_t size;
+  bool renamed;  // written under a temporary name, then renamed into place
+};
+
+// 100 KB to 8 MiB, none a multiple of the 64 KiB read block; 348,342 bytes
+// is libtool's script, which bash read short.
+std::vector<SeqFile> SeqFiles() {
+  const uint64_t sizes[] = {100000,  102401,  348342,  500009,  786431,  1000003, 1048575, 1572865,
+                            2097153, 2500001, 3333333, 4194303, 5000011, 6291457, 7340031, 8388607};
+  std::vector<SeqFile> files;
+  for (size_t i = 0; i < std::size(sizes); ++i)
+    files.push_back({"f" + std::to_string(i), sizes[i], i % 2 == 1});
+  return files;
+}
+
+// Written as cp, loggers and compilers write, `chunk` bytes per write(),
+// without fsync, then closed.
+Status WriteClosed(const std::string& path, const std::string& data, size_t chunk) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "open " + path);
+  for (size_t done = 0; done < data.size();) {
+    ssize_t n = write(fd, data.data() + done, std::min(chunk, data.size() - done));
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      return Status::FromErrno(e, "write " + path);
+    }
+    done += n;
+  }
+  if (close(fd) != 0) return Status::FromErrno(errno, "close " + path);
+  return Status::OK();
+}
+
+// Reads `path` as `dd bs=N` does, read() of `bs` until it returns 0; ""
+// when it read exactly `want` and stat then shows its size, else what differed.
+std::string ReadAsDd(const std::string& path, const std::string& want, size_t bs) {
+  int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) return "open: " + ErrnoName(errno);
+  std::string buf(bs, '\0');
+  uint64_t total = 0;
+  int64_t first_diff = -1;
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), bs);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::string e = "read at " + std::to_string(total) + ": " + ErrnoName(errno);
+      close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    for (ssize_t i = 0; i < n && first_diff < 0; ++i) {
+      if (total + i >= want.size() || buf[i] != want[total + i]) first_diff = total + i;
+    }
+    total += n;
+  }
+  close(fd);
+  struct stat st;
+  const std::string size =
+      stat(path.c_str(), &st) == 0 ? std::to_string(st.st_size) : ErrnoName(errno);
+  if (total == want.size() && first_diff < 0 && size == std::to_string(want.size())) return "";
+  return "got " + std::to_string(total) + " bytes, expected " + std::to_string(want.size()) +
+         (first_diff >= 0 ? ", first wrong byte at " + std::to_string(first_diff) : "") +
+         ", then stat shows " + size;
+}
+
+// Drops the page cache of the files, and the kernel's dentries and inodes
+// where this process may (root), so the next open starts from a lookup.
+void DropCaches(const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) {
+    int fd = open(path.c_str(), O_RDONLY);
+    if (fd < 0) continue;
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+  }
+  std::ofstream("/proc/sys/vm/drop_caches") << "3\n";
+}
+
+// Closed files of random bytes read back whole, in 4, 16 and 128 KiB
+// read()s, with the page cache as it is and after dropping it; stat shows
+// the written size after the reads, on both clients.
+TEST_P(SequentialReadTest, ClosedFilesReadBackWholeInSmallBlocks) {
+  const Clients c = GetParam();
+  const std::vector<SeqFile> files = SeqFiles();
+  const std::string wdir = Dir(c.writer), rdir = Dir(c.reader);
+  std::vector<std::string> contents, read_paths;
+  const size_t chunks[] = {128 << 10, 4096, 1 << 20, 10000};
+  for (size_t i = 0; i < files.size(); ++i) {
+    const SeqFile& f = files[i];
+    ASSERT_NE(f.size % (64 << 10), 0u);
+    contents.push_back(PatternBytes(1000 + i, 0, f.size));
+    const std::string path = wdir + "/" + f.name;
+    const std::string tmp = f.renamed ? wdir + "/." + f.name + ".tmp" : path;
+    ASSERT_OK(WriteClosed(tmp, contents.back(), chunks[i % std::size(chunks)]));
+    if (f.renamed) ASSERT_SYS(rename(tmp.c_str(), path.c_str()));
+    read_paths.push_back(rdir + "/" + f.name);
+  }
+  std::vector<std::string> wrong;
+  std::map<std::string, int> wrong_by_bs;
+  int reads = 0;
+  for (const char* cache : {"the page cache as it was", "after dropping the page cache"}) {
+    if (reads > 0) DropCaches(read_paths);
+    for (size_t bs : {size_t{4} << 10, size_t{16} << 10, size_t{128} << 10}) {
+      for (size_t i = 0; i < files.size(); ++i) {
+        ++reads;
+        const std::string diff = ReadAsDd(read_paths[i], contents[i], bs);
+        if (diff.empty()) continue;
+        ++wrong_by_bs["bs=" + std::to_string(bs) + ", " + cache];
+        wrong.push_back(files[i].name + " (" + std::to_string(files[i].size) + " bytes" +
+                        (files[i].renamed ? ", renamed into place" : "") +
+                        ") with bs=" + std::to_string(bs) + ", " + cache + ": " + diff);
+      }
+    }
+  }
+  std::string summary;
+  for (const auto& [how, count] : wrong_by_bs)
+    summary +=
+        "\n  " + std::to_string(count) + " of " + std::to_string(files.size()) + " with " + how;
+  for (size_t i = 0; i < wrong.size() && i < 10; ++i) summary += "\n  " + wrong[i];
+  EXPECT_TRUE(wrong.empty()) << wrong.size() << " of " << reads << " whole-file reads on mount "
+                             << c.reader << " of files written on mount " << c.writer
+                             << " and closed differ:" << summary;
+  for (int client : {c.reader, c.writer}) {
+    for (const SeqFile& f : files) {
+      struct stat st;
+      ASSERT_SYS(stat((Dir(client) + "/" + f.name).c_str(), &st));
+      EXPECT_EQ(static_cast<uint64_t>(st.st_size), f.size)
+          << "stat size of " << f.name << " on mount " << client << " after the reads";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Clients, SequentialReadTest,
+                         ::testing::Values(Clients{1, 1}, Clients{1, 2}, Clients{2, 2},
+                                           Clients{2, 1}),
+                         [](const ::testing::TestParamInfo<Clients>& i) {
+                           return "WrittenOn" + std::to_string(i.param.writer) + "ReadOn" +
+                                  std::to_string(i.param.reader);
+                         });
 
 }  // namespace
 }  // namespace scalefs::test
