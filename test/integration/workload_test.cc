@@ -1,8 +1,9 @@
 // Ordinary work on real mounts with the default mount options (issue 12): a
 // `make -j2` C build and an autotools + libtool build compared byte for byte
-// with the same builds on local disk, and dd-style sequential reads of closed
-// files, on each of two clients of one cluster. A POSIX suite checks each call
-// once; these check what thousands of calls in a row, by many programs, give.
+// with the same builds on local disk, dd-style sequential reads of closed
+// files and the save-by-rename loop of editors and build tools, on each of
+// two clients of one cluster. A POSIX suite checks each call once; these
+// check what thousands of calls in a row, by many programs, give.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -359,6 +360,79 @@ INSTANTIATE_TEST_SUITE_P(Clients, SequentialReadTest,
                            return "WrittenOn" + std::to_string(i.param.writer) + "ReadOn" +
                                   std::to_string(i.param.reader);
                          });
+
+// ------------------------------------------------------- save by rename
+
+class OnClient : public WorkloadTest, public ::testing::WithParamInterface<int> {};
+
+std::string ClientName(const ::testing::TestParamInfo<int>& i) {
+  return "Mount" + std::to_string(i.param);
+}
+
+// "" when `path` was created (or truncated), written whole and closed.
+std::string CreateAndWrite(const std::string& path, const std::string& data) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return "open(O_CREAT|O_TRUNC): " + ErrnoName(errno);
+  ssize_t n = write(fd, data.data(), data.size());
+  if (n != static_cast<ssize_t>(data.size())) {
+    std::string e = "write: " + (n < 0 ? ErrnoName(errno) : std::to_string(n) + " bytes");
+    close(fd);
+    return e;
+  }
+  if (close(fd) != 0) return "close: " + ErrnoName(errno);
+  return "";
+}
+
+// An editor's or a build tool's save, a thousand times: write A, write B,
+// rename B over A, remove A; B is created again in the next round. Not one
+// call may fail, B is gone after each rename and A holds what B held.
+TEST_P(OnClient, SaveByRenameLoopHasNoErrors) {
+  constexpr int kRounds = 1000;
+  const std::string dir = Dir(GetParam());
+  const std::string a = dir + "/A", b = dir + "/B";
+  std::map<std::string, int> kinds;  // failure -> rounds
+  std::vector<std::string> first;
+  int failed_rounds = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string da = "A of round " + std::to_string(round) + "\n";
+    const std::string db = PatternBytes(round, 0, 100 + round * 7 % 5000);
+    std::vector<std::string> wrong;  // every step of this round that went wrong
+    if (std::string e = CreateAndWrite(a, da); !e.empty()) wrong.push_back("A: " + e);
+    if (std::string e = CreateAndWrite(b, db); !e.empty()) wrong.push_back("B: " + e);
+    if (rename(b.c_str(), a.c_str()) != 0) wrong.push_back("rename(B, A): " + ErrnoName(errno));
+    struct stat st;
+    if (stat(b.c_str(), &st) == 0) {
+      wrong.push_back("stat(B) after the rename finds it");
+    } else if (errno != ENOENT) {
+      wrong.push_back("stat(B) after the rename: " + ErrnoName(errno) + ", expected ENOENT");
+    }
+    if (auto got = Slurp(a); !got.ok()) {
+      wrong.push_back("reading A after the rename: " + ErrnoName(got.status().errno_value()));
+    } else if (*got != db) {
+      wrong.push_back("A after the rename does not hold what B held");
+    }
+    if (unlink(a.c_str()) != 0) wrong.push_back("unlink(A): " + ErrnoName(errno));
+    if (stat(a.c_str(), &st) == 0) wrong.push_back("stat(A) after unlink finds it");
+    if (wrong.empty()) continue;
+    ++failed_rounds;
+    std::string all;
+    for (const std::string& w : wrong) {
+      ++kinds[w];
+      all += (all.empty() ? "" : "; ") + w;
+    }
+    if (first.size() < 8) first.push_back("round " + std::to_string(round) + ": " + all);
+  }
+  std::string summary;
+  for (const auto& [what, count] : kinds)
+    summary += "\n  " + std::to_string(count) + " rounds: " + what;
+  for (const std::string& f : first) summary += "\n  " + f;
+  EXPECT_EQ(failed_rounds, 0) << failed_rounds << " of " << kRounds << " rounds failed on mount "
+                              << GetParam() << ":" << summary;
+  auto left = RegularFiles(dir, {});
+  EXPECT_TRUE(left.empty()) << left.size() << " files left, e.g. " << left.begin()->first;
+}
+
+INSTANTIATE_TEST_SUITE_P(Clients, OnClient, ::testing::Values(1, 2), ClientName);
 
 }  // namespace
 }  // namespace scalefs::test
