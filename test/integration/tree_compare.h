@@ -1,11 +1,13 @@
 // Comparing two trees of files, for workload_test: byte for byte, with the
 // folder a build ran in taken out of its files (two builds in different
-// folders are the same build). A failure names the first file that differs
-// and how.
+// folders are the same build), and per path what `cp -a` keeps (type, mode,
+// links, owner, mtime, symlink target, user xattrs, hard-link identity).
+// Each comparison names the first paths that differ and how.
 #pragma once
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -119,6 +121,113 @@ inline ::testing::AssertionResult SameFiles(const Tree& want, const Tree& got,
     ++*compared;
   }
   return ::testing::AssertionSuccess();
+}
+
+inline std::string Printable(const std::string& v) {
+  std::string out;
+  char b[8];
+  for (unsigned char c : v) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      snprintf(b, sizeof b, "\\x%02x", c);
+      out += b;
+    }
+  }
+  return out;
+}
+
+// The user.* xattrs of a path (not following a symlink), sorted.
+inline std::string UserXattrs(const std::string& path) {
+  std::string names(4096, '\0');
+  ssize_t n = llistxattr(path.c_str(), names.data(), names.size());
+  if (n < 0) return " xattrs: " + ErrnoName(errno);
+  names.resize(n);
+  std::vector<std::string> user;
+  for (size_t at = 0; at < names.size();) {
+    std::string name(names.c_str() + at);
+    at += name.size() + 1;
+    if (name.rfind("user.", 0) == 0) user.push_back(name);
+  }
+  std::sort(user.begin(), user.end());
+  std::string out;
+  for (const std::string& name : user) {
+    std::string v(4096, '\0');
+    ssize_t len = lgetxattr(path.c_str(), name.c_str(), v.data(), v.size());
+    out +=
+        " " + name + "=" + (len < 0 ? "<" + ErrnoName(errno) + ">" : Printable(v.substr(0, len)));
+  }
+  return out;
+}
+
+// What cp -a keeps of every path under `root`, one line each: type, mode,
+// link count, owner, size and mtime (not of symlinks), a symlink's target,
+// the user.* xattrs, and for a hard-linked file the first path of its inode.
+inline std::map<std::string, std::string> Manifest(const std::string& root) {
+  std::vector<std::string> rels{"."};
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+       !ec && it != std::filesystem::end(it); it.increment(ec))
+    rels.push_back(it->path().string().substr(root.size() + 1));
+  std::sort(rels.begin(), rels.end());
+  std::map<std::string, std::string> lines;
+  std::map<ino_t, std::string> first_of_inode;
+  for (const std::string& rel : rels) {
+    const std::string path = root + "/" + rel;
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) {
+      lines[rel] = "lstat: " + ErrnoName(errno);
+      continue;
+    }
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    std::string line = S_ISREG(st.st_mode)   ? "file"
+                       : S_ISDIR(st.st_mode) ? "directory"
+                       : S_ISLNK(st.st_mode) ? "symlink"
+                                             : "other";
+    line += std::string(" mode ") + mode + " links " + std::to_string(st.st_nlink) + " owner " +
+            std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid);
+    if (S_ISREG(st.st_mode)) line += " size " + std::to_string(st.st_size);
+    if (!S_ISLNK(st.st_mode)) line += " mtime " + std::to_string(st.st_mtim.tv_sec);
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlink(path.c_str(), target, sizeof target);
+      line += " -> " + (n < 0 ? "<" + ErrnoName(errno) + ">" : std::string(target, n));
+    }
+    if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+      auto [it, fresh] = first_of_inode.emplace(st.st_ino, rel);
+      if (!fresh) line += " same inode as " + it->second;
+    }
+    line += UserXattrs(path);
+    lines[rel] = line;
+  }
+  return lines;
+}
+
+inline ::testing::AssertionResult SameManifest(const std::map<std::string, std::string>& want,
+                                               const std::string& want_label,
+                                               const std::map<std::string, std::string>& got,
+                                               const std::string& got_label) {
+  if (want.size() < 10) return ::testing::AssertionFailure() << want_label << " is nearly empty";
+  std::string first;
+  int differ = 0;
+  for (const auto& [rel, line] : want) {
+    auto it = got.find(rel);
+    if (it != got.end() && it->second == line) continue;
+    if (differ++ >= 4) continue;
+    first += it == got.end()
+                 ? "\n" + rel + " is in " + want_label + " (" + line + ") but not in " + got_label
+                 : "\n" + rel + ":\n  " + want_label + ": " + line + "\n  " + got_label + ": " +
+                       it->second;
+  }
+  for (const auto& [rel, line] : got) {
+    if (want.count(rel)) continue;
+    if (differ++ < 4)
+      first += "\n" + rel + " is in " + got_label + " (" + line + ") but not in " + want_label;
+  }
+  if (differ == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << differ << " of " << want.size() << " paths differ; the first:" << first;
 }
 
 }  // namespace scalefs::test

@@ -1,11 +1,13 @@
 // Ordinary work on real mounts with the default mount options (issue 12): a
 // `make -j2` C build and an autotools + libtool build compared byte for byte
 // with the same builds on local disk, dd-style sequential reads of closed
-// files and the save-by-rename loop of editors and build tools, on each of
-// two clients of one cluster. A POSIX suite checks each call once; these
-// check what thousands of calls in a row, by many programs, give.
+// files, the save-by-rename loop of editors and build tools, and `cp -a` and
+// `cp -p` of a tree with mixed modes, links and xattrs, in and back out. A
+// POSIX suite checks each call once; these check what a build, a copy and a
+// save rely on over thousands of calls in a row, on each of two clients.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <iterator>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "test/harness/cluster.h"
@@ -430,6 +433,154 @@ TEST_P(OnClient, SaveByRenameLoopHasNoErrors) {
                               << GetParam() << ":" << summary;
   auto left = RegularFiles(dir, {});
   EXPECT_TRUE(left.empty()) << left.size() << " files left, e.g. " << left.begin()->first;
+}
+
+// ------------------------------------------------------------------ cp
+
+// A tree as people copy it: modes 0644 0755 0600 0700 0711 0750, another
+// owner, a script and a program that run, relative, absolute and dangling
+// symlinks, a symlink to a folder, a hard link across folders, user xattrs
+// on files and a folder, an empty folder, files of a few bytes to 1.5 MB,
+// all with old mtimes as a restored backup has them.
+Status MakeTree(const std::string& root) {
+  auto program = Slurp("/usr/bin/true");
+  if (!program.ok()) return program.status();
+  struct Entry {
+    std::string rel;
+    mode_t mode;
+    std::string data;  // for files
+  };
+  const std::vector<Entry> dirs = {{"", 0755, ""},         {"bin", 0755, ""},
+                                   {"private", 0700, ""},  {"shared", 0750, ""},
+                                   {"traverse", 0711, ""}, {"traverse/inner", 0755, ""},
+                                   {"empty", 0755, ""},    {"links", 0755, ""}};
+  const std::vector<Entry> files = {
+      {"readme.txt", 0644, "a tree to copy\n"},
+      {"secret.key", 0600, PatternBytes(1, 0, 3000)},
+      {"bin/hello.sh", 0755, "#!/bin/sh\necho \"hello from $(basename \"$0\")\"\n"},
+      {"bin/tool", 0711, *program},
+      {"private/notes", 0600, "private notes\n"},
+      {"shared/data.bin", 0644, PatternBytes(2, 0, 200000)},
+      {"shared/big.bin", 0640, PatternBytes(3, 0, 1500001)},
+      {"traverse/inner/deep.txt", 0644, "deep\n"},
+      {"hard_a", 0644, "one inode, two names\n"},
+      {"empty.txt", 0644, ""}};
+  for (const Entry& d : dirs) {
+    const std::string p = root + "/" + d.rel;
+    if (mkdir(p.c_str(), 0755) != 0) return Status::FromErrno(errno, "mkdir " + p);
+  }
+  for (const Entry& f : files) {
+    const std::string p = root + "/" + f.rel;
+    Status s = WriteFile(p, f.data, false);
+    if (!s.ok()) return s;
+    if (chmod(p.c_str(), f.mode) != 0) return Status::FromErrno(errno, "chmod " + p);
+  }
+  const std::pair<const char*, const char*> links[] = {{"../readme.txt", "links/relative"},
+                                                       {"../no/such/file", "links/dangling"},
+                                                       {"/nonexistent/target", "links/absolute"},
+                                                       {"../shared", "links/to_dir"}};
+  for (const auto& [target, rel] : links) {
+    if (symlink(target, (root + "/" + rel).c_str()) != 0)
+      return Status::FromErrno(errno, std::string("symlink ") + rel);
+  }
+  if (link((root + "/hard_a").c_str(), (root + "/shared/hard_b").c_str()) != 0)
+    return Status::FromErrno(errno, "link");
+  const std::string checksum = PatternBytes(4, 0, 32);  // binary
+  const std::tuple<std::string, std::string, std::string> xattrs[] = {
+      {"readme.txt", "user.mime_type", "text/plain"},
+      {"readme.txt", "user.empty", ""},
+      {"shared/data.bin", "user.checksum", checksum},
+      {"shared", "user.project", "scalefs"},
+      {"bin/tool", "user.origin", "/usr/bin/true"}};
+  for (const auto& [rel, name, value] : xattrs) {
+    const std::string p = root + "/" + rel;
+    if (setxattr(p.c_str(), name.c_str(), value.data(), value.size(), 0) != 0)
+      return Status::FromErrno(errno, "setxattr " + name + " on " + p);
+  }
+  for (const char* rel : {"secret.key", "shared/big.bin", "links/relative"}) {
+    if (lchown((root + "/" + rel).c_str(), 1234, 5678) != 0)
+      return Status::FromErrno(errno, std::string("lchown ") + rel);
+  }
+  if (chown((root + "/shared").c_str(), 0, 5678) != 0) return Status::FromErrno(errno, "chown");
+  // Modes last: a folder's own mode must not keep this process out while filling it.
+  for (const Entry& d : dirs) {
+    if (chmod((root + "/" + d.rel).c_str(), d.mode) != 0)
+      return Status::FromErrno(errno, "chmod " + d.rel);
+  }
+  // Old times, the folders' after their entries.
+  int age = 0;
+  for (const auto& m : Manifest(root)) {
+    const timespec t[2] = {{1500000000 + age, 0}, {1600000000 + 1000 * age++, 123456789}};
+    const std::string p = root + "/" + m.first;
+    if (utimensat(AT_FDCWD, p.c_str(), t, AT_SYMLINK_NOFOLLOW) != 0)
+      return Status::FromErrno(errno, "utimensat " + p);
+  }
+  return Status::OK();
+}
+
+// The hard link of the tree is still one inode with two names.
+::testing::AssertionResult StillLinked(const std::string& root) {
+  struct stat x, y;
+  if (lstat((root + "/hard_a").c_str(), &x) != 0 || lstat((root + "/shared/hard_b").c_str(), &y))
+    return ::testing::AssertionFailure() << "lstat under " << root << ": " << ErrnoName(errno);
+  if (x.st_ino != y.st_ino || x.st_nlink != 2 || y.st_nlink != 2)
+    return ::testing::AssertionFailure()
+           << "under " << root << ", hard_a is inode " << x.st_ino << " with " << x.st_nlink
+           << " links and shared/hard_b inode " << y.st_ino << " with " << y.st_nlink
+           << " links: expected one inode with 2";
+  return ::testing::AssertionSuccess();
+}
+
+// cp -a of the tree into mount N keeps every path's contents, type, mode,
+// link count, owner, mtime, symlink target and user xattrs, the hard link
+// stays one inode, the copied programs run; both clients see it so, and
+// cp -a back out of either mount gives the tree again.
+TEST_P(OnClient, CpArchiveIntoTheMountAndBackKeepsEverything) {
+  const int client = GetParam(), other = 3 - client;
+  const std::string src = Local() + "/src";
+  ASSERT_OK(MakeTree(src));
+  const auto want = Manifest(src);
+  ASSERT_TRUE(Sh(Local(), "cp -a src " + ShellQuote(Dir(client) + "/copy")));
+  for (int c : {client, other}) {
+    const std::string copy = Dir(c) + "/copy";
+    const std::string label = "the copy on mount " + std::to_string(c);
+    EXPECT_TRUE(Sh(Local(), "diff -r --no-dereference src " + ShellQuote(copy))) << label;
+    EXPECT_TRUE(SameManifest(want, "the source", Manifest(copy), label));
+    EXPECT_TRUE(StillLinked(copy)) << label;
+    std::string out;
+    EXPECT_TRUE(Sh(copy, "./bin/hello.sh && ./bin/tool", &out)) << label;
+    EXPECT_EQ(out, "hello from hello.sh\n") << label;
+  }
+  for (int c : {client, other}) {
+    const std::string back = Local() + "/back" + std::to_string(c);
+    ASSERT_TRUE(Sh(Local(), "cp -a " + ShellQuote(Dir(c) + "/copy") + " " + back));
+    const std::string label = "cp -a back out of mount " + std::to_string(c);
+    EXPECT_TRUE(Sh(Local(), "diff -r --no-dereference src " + back)) << label;
+    EXPECT_TRUE(SameManifest(want, "the source", Manifest(back), label));
+    EXPECT_TRUE(StillLinked(back)) << label;
+  }
+}
+
+// cp -rp into mount N and back out of either mount ends as cp -rp on local
+// disk does (mode, owner and mtime kept; hard links and xattrs not).
+TEST_P(OnClient, CpPreserveIntoTheMountAndBackMatchesLocalDisk) {
+  const int client = GetParam(), other = 3 - client;
+  const std::string src = Local() + "/src";
+  ASSERT_OK(MakeTree(src));
+  ASSERT_TRUE(Sh(Local(), "cp -rp src ref"));
+  const auto want = Manifest(Local() + "/ref");
+  ASSERT_TRUE(Sh(Local(), "cp -rp src " + ShellQuote(Dir(client) + "/copy")));
+  for (int c : {client, other}) {
+    const std::string copy = Dir(c) + "/copy";
+    const std::string label = "cp -rp on mount " + std::to_string(c);
+    EXPECT_TRUE(Sh(Local(), "diff -r --no-dereference src " + ShellQuote(copy))) << label;
+    EXPECT_TRUE(SameManifest(want, "cp -rp on local disk", Manifest(copy), label));
+    const std::string back = Local() + "/back" + std::to_string(c);
+    ASSERT_TRUE(Sh(Local(), "cp -rp " + ShellQuote(copy) + " " + back));
+    EXPECT_TRUE(Sh(Local(), "diff -r --no-dereference src " + back)) << "back out of mount " << c;
+    EXPECT_TRUE(SameManifest(want, "cp -rp on local disk", Manifest(back),
+                             "cp -rp back out of mount " + std::to_string(c)));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Clients, OnClient, ::testing::Values(1, 2), ClientName);
