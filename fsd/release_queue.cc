@@ -1,0 +1,126 @@
+#include "fsd/release_queue.h"
+
+#include <glog/logging.h>
+
+namespace scalefs {
+
+ReleaseQueue::ReleaseQueue(Sender send, std::chrono::milliseconds delay)
+    : send_(std::move(send)), delay_(delay), thread_([this] { Run(); }) {}
+
+ReleaseQueue::~ReleaseQueue() {
+  {
+    std::lock_guard l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  Flush();
+}
+
+void ReleaseQueue::Add(uint64_t ino, AheadSpace space) {
+  bool wake;
+  {
+    std::lock_guard l(mu_);
+    auto [it, fresh] = queued_.try_emplace(ino);
+    if (fresh) it->second.since = std::chrono::steady_clock::now();
+    AheadSpace& q = it->second.space;
+    for (meta::ByteRange& r : space.ranges) q.ranges.push_back(std::move(r));
+    q.alloc_gen = space.alloc_gen;
+    // A thread on a timed wait looks again by itself: no wakeup per close.
+    wake = idle_;
+  }
+  if (wake) cv_.notify_all();
+}
+
+AheadSpace ReleaseQueue::Take(uint64_t ino) {
+  std::unique_lock l(mu_);
+  landed_.wait(l, [&] { return in_flight_.count(ino) == 0; });
+  auto it = queued_.find(ino);
+  if (it == queued_.end()) return {};
+  AheadSpace out = std::move(it->second.space);
+  queued_.erase(it);
+  return out;
+}
+
+std::vector<meta::FileRelease> ReleaseQueue::TakeDueLocked(bool all) {
+  std::vector<meta::FileRelease> out;
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = queued_.begin(); it != queued_.end() && out.size() < kMaxFilesPerCall;) {
+    if (!all && now - it->second.since < delay_) {
+      ++it;
+      continue;
+    }
+    meta::FileRelease& t = out.emplace_back();
+    t.set_ino(it->first);
+    t.set_alloc_gen(it->second.space.alloc_gen);
+    for (meta::ByteRange& r : it->second.space.ranges) *t.add_ranges() = std::move(r);
+    in_flight_[it->first]++;
+    it = queued_.erase(it);
+  }
+  return out;
+}
+
+void ReleaseQueue::Send(const std::vector<meta::FileRelease>& batch) {
+  meta::ReleaseRequest req;
+  for (const meta::FileRelease& t : batch) *req.add_files() = t;
+  Status s = send_(req);
+  // Lost, the opens end with the session and the space stays allocated past
+  // the end of the files, as when a client dies before it closes them; fsck
+  // does not mind.
+  if (!s.ok()) {
+    LOG(WARNING) << "releasing " << batch.size() << " closed files: " << s.ToString();
+  }
+  std::lock_guard l(mu_);
+  for (const meta::FileRelease& t : batch) {
+    auto it = in_flight_.find(t.ino());
+    if (it != in_flight_.end() && --it->second == 0) in_flight_.erase(it);
+  }
+  landed_.notify_all();
+}
+
+void ReleaseQueue::Flush() {
+  for (;;) {
+    std::vector<meta::FileRelease> batch;
+    {
+      std::lock_guard l(mu_);
+      batch = TakeDueLocked(/*all=*/true);
+    }
+    if (batch.empty()) return;
+    Send(batch);
+  }
+}
+
+size_t ReleaseQueue::queued() const {
+  std::lock_guard l(mu_);
+  return queued_.size();
+}
+
+std::vector<uint64_t> ReleaseQueue::Pending() const {
+  std::lock_guard l(mu_);
+  std::vector<uint64_t> out;
+  for (const auto& [ino, e] : queued_) out.push_back(ino);
+  for (const auto& [ino, n] : in_flight_) out.push_back(ino);
+  return out;
+}
+
+void ReleaseQueue::Run() {
+  std::unique_lock l(mu_);
+  while (!stop_) {
+    if (queued_.empty()) {
+      idle_ = true;
+      cv_.wait(l);
+      idle_ = false;
+      continue;
+    }
+    std::vector<meta::FileRelease> batch = TakeDueLocked(/*all=*/false);
+    if (batch.empty()) {
+      cv_.wait_for(l, delay_);
+      continue;
+    }
+    l.unlock();
+    Send(batch);
+    l.lock();
+  }
+}
+
+}  // namespace scalefs

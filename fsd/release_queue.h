@@ -1,0 +1,82 @@
+// Files whose last handle on this client closed, on their way to meta
+// (meta::FileRelease): the session's open of each ends there, and the space
+// the client's create preallocated or its writer allocated ahead and never
+// wrote goes back. A close must not wait for a call of its own, and a loop
+// of creates should not pay one per file: releases wait here up to `delay`
+// and go out together, from a thread of their own, in one Release call.
+//
+// A file opened again before its release left takes it back (Take): its
+// open at meta never ended, and no trim frees space this client is about to
+// write into.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "proto/meta.pb.h"
+
+namespace scalefs {
+
+// Space a client allocated ahead of its writes and did not write, with the
+// file's alloc_gen as that client's own last allocation change left it.
+struct AheadSpace {
+  std::vector<meta::ByteRange> ranges;
+  uint64_t alloc_gen = 0;
+};
+
+class ReleaseQueue {
+ public:
+  using Sender = std::function<Status(const meta::ReleaseRequest&)>;
+  static constexpr std::chrono::milliseconds kDefaultDelay{20};
+  static constexpr size_t kMaxFilesPerCall = 256;
+
+  explicit ReleaseQueue(Sender send, std::chrono::milliseconds delay = kDefaultDelay);
+  // Sends what is left.
+  ~ReleaseQueue();
+  ReleaseQueue(const ReleaseQueue&) = delete;
+  ReleaseQueue& operator=(const ReleaseQueue&) = delete;
+
+  // The last handle of `ino` closed; `space` is what to give back.
+  void Add(uint64_t ino, AheadSpace space);
+  // The queued release of `ino`, no longer queued (its space is returned);
+  // waits while a call that carries it is in flight, so a release that went
+  // out reached meta before whatever the caller sends next.
+  AheadSpace Take(uint64_t ino);
+  // Sends everything queued now, on this thread.
+  void Flush();
+
+  size_t queued() const;
+  // The inodes queued or in a call in flight.
+  std::vector<uint64_t> Pending() const;
+
+ private:
+  struct Entry {
+    AheadSpace space;
+    std::chrono::steady_clock::time_point since;
+  };
+  void Run();
+  // Up to kMaxFilesPerCall entries that are due (any, with `all`), marked
+  // in flight.
+  std::vector<meta::FileRelease> TakeDueLocked(bool all);
+  void Send(const std::vector<meta::FileRelease>& batch);
+
+  const Sender send_;
+  const std::chrono::milliseconds delay_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // the thread: something queued, or stop
+  std::condition_variable landed_;   // Take: a call in flight ended
+  std::map<uint64_t, Entry> queued_;
+  std::map<uint64_t, int> in_flight_;
+  bool stop_ = false;
+  bool idle_ = false;  // the thread waits with nothing queued
+  std::thread thread_;
+};
+
+}  // namespace scalefs
