@@ -18,7 +18,9 @@
 #include <thread>
 
 #include "common/cluster_config.h"
+#include "common/version.h"
 #include "common/layout.h"
+#include "fsd/client_session.h"
 #include "fsd/fuse_ops.h"
 #include "fsd/meta_client.h"
 #include "fsd/mount_options.h"
@@ -125,9 +127,32 @@ int Mount(const MountOptions& opts, int report_fd) {
   if (opts.fake) return 0;
   int prefer = -1;
   if (!ParsePreferMember(FLAGS_prefer_member, &prefer).ok()) return 2;
+  // The session comes first: every mutating call of the mount is numbered
+  // with it, and meta keeps what the mount holds open for it.
+  meta::SessionInfo info;
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  info.set_host(host);
+  info.set_mount_point(opts.mountpoint);
+  info.set_pid(static_cast<uint32_t>(getpid()));
+  info.set_version(kScalefsVersion);
+  ClientSession session(&meta, info);
+  s = session.Open();
+  if (!s.ok()) {
+    std::cerr << "scalefs mount: cannot open a session at meta " << meta_addr << ": "
+              << s.ToString() << "\n";
+    return 1;
+  }
   ChunkPool pool(&meta, prefer);
   ScalefsFuse fs(&meta, &pool, FuseTimeouts{opts.attr_timeout, opts.entry_timeout},
                  uint64_t(FLAGS_read_block_kb) << 10);
+  session.Start(
+      [&fs] {
+        return ClientSession::Holdings{fs.files().OpenInodes(), fs.locks().Held()};
+      },
+      [&fs](const meta::SessionEvent& e) {
+        if (e.kind() == meta::SessionEvent::LOCK_GRANTED) fs.locks().Granted(e.lock());
+      });
 
   const std::string fuse_opts = FuseOptionString(opts, meta_addr);
   std::vector<std::string> argv_s = {"scalefs", "-o", fuse_opts};
@@ -175,6 +200,9 @@ int Mount(const MountOptions& opts, int report_fd) {
       fuse_loop_cfg_destroy(cfg);
       fuse_session_unmount(se);
       LOG(INFO) << "unmounted " << opts.mountpoint;
+      // Closes reach meta before the session ends with everything it held.
+      fs.files().FlushReleases();
+      session.Close();
     }
     fuse_remove_signal_handlers(se);
   }

@@ -4,9 +4,12 @@
 #include <glog/logging.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/file.h>
 #include <sys/xattr.h>
 
 #include <algorithm>
+#include <limits>
+#include <set>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -36,7 +39,8 @@ ScalefsFuse::ScalefsFuse(MetaClient* meta, ChunkPool* pool, FuseTimeouts timeout
       timeouts_(timeouts),
       read_block_(read_block),
       files_(meta, pool),
-      lookups_(std::min(timeouts.attr, timeouts.entry), kMaxListedForLookups) {}
+      lookups_(std::min(timeouts.attr, timeouts.entry), kMaxListedForLookups),
+      locks_(meta) {}
 
 namespace {
 
@@ -50,6 +54,10 @@ struct FileHandle {
   std::mutex early_mu;
   std::optional<std::string> early;
   uint64_t early_changes = 0;
+  // The POSIX lock owners that locked through this handle: an OFD lock's
+  // owner is the open file, whose locks go when it is released.
+  std::mutex owners_mu;
+  std::set<uint64_t> lock_owners;
 };
 
 // The bytes read at open, once, if no change of this client came since;
@@ -144,8 +152,10 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->time_gran = 1;
+  // Locks go to this process and on to meta, which holds them cluster-wide.
   const unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
-                        FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO;
+                        FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
+                        FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS;
   conn->want |= want & conn->capable;
   // Several clients share files: no writeback cache, and O_TRUNC comes as a
   // setattr; the kernel clears setuid bits itself.
@@ -311,18 +321,22 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
   }
   // One call brings the attr and the start of the extent map, so a small
-  // file is read without another meta call.
+  // file is read without another meta call, and registers the open with
+  // this client's session (meta keeps the data of an unlinked file that is
+  // open somewhere).
   const bool first = !self->files().Find(ino);
+  std::shared_ptr<OpenFile> file = self->files().Acquire(ino);
   const uint64_t epoch = AllocationEpoch();
-  auto r = self->meta()->GetExtents(ino, 0, kOpenExtentWindow);
+  auto r = self->meta()->GetExtents(ino, 0, kOpenExtentWindow, self->session_id());
   if (r.ok() && S_ISDIR(r->attr().mode())) r = Status::IsDir("open of directory");
   if (!r.ok()) {
+    self->files().Release(ino);
     if (writer) self->fills().EndWrite(ino);
     self->ReturnEarly(reserved);
     return ReplyError(req, r.status());
   }
-  auto* h = new FileHandle(
-      self->files().Acquire(r->attr(), &r.value(), kOpenExtentWindow, epoch), writer);
+  file->Refresh(r->attr(), &r.value(), kOpenExtentWindow, epoch);
+  auto* h = new FileHandle(std::move(file), writer);
   if (early) {
     // Every change of this client marks the lookup cache before it counts in
     // changes(): counted first, a change since the listing is either seen
@@ -335,8 +349,6 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->keep_cache = 0;  // close-to-open: drop pages another client may have changed
   // O_DIRECT: every read and write of this handle reaches fsd, uncached.
   if (fi->flags & O_DIRECT) fi->direct_io = 1;
-  // Closing a read-only handle has nothing to commit: no FLUSH round trip.
-  if ((fi->flags & O_ACCMODE) == O_RDONLY) fi->noflush = 1;
   if (first) {
     // Close-to-open for the size too: the kernel may hold this file's attr
     // from before another client wrote it, and it reads no further than that
@@ -370,6 +382,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   m.set_gid(ctx->gid);
   const bool writer = Writable(fi);
   if (writer) m.set_preallocate(kCreatePreallocate);
+  m.set_open(true);  // the handle this create returns
   Self(req)->Changed(parent);
   Self(req)->lookups().NameChanged(parent, name);
   auto r = Self(req)->meta()->MakeNode(m);
@@ -378,7 +391,9 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (r->has_parent_attr()) Self(req)->RememberAttr(r->parent_attr());
   const uint64_t ino = r->attr().ino();
   if (writer) Self(req)->fills().BeginWrite(ino);
-  auto* h = new FileHandle(Self(req)->files().Acquire(r->attr()), writer);
+  std::shared_ptr<OpenFile> file = Self(req)->files().Acquire(ino);
+  file->Refresh(r->attr());
+  auto* h = new FileHandle(std::move(file), writer);
   if (writer) h->file->Preallocated(*r);
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->keep_cache = 0;
@@ -458,6 +473,10 @@ void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // alone it waits for release, which close does not wait for.
   Status s = File(fi)->file->Commit(OpenFile::Trim::kWithWrites);
   if (!s.ok()) return ReplyError(req, s);
+  // A close drops the POSIX locks its process holds on the file (after the
+  // commit: whoever locks next reads what was written under the lock).
+  s = Self(req)->locks().ReleaseOwner(ino, fi->lock_owner, /*flock=*/false);
+  if (!s.ok()) return ReplyError(req, s);
   fuse_reply_err(req, 0);
 }
 
@@ -471,11 +490,24 @@ void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FileHandle* h = File(fi);
   Self(req)->Changed(ino);
-  // What is left to give back goes to the TrimQueue with the last handle.
+  // What is left to give back goes to the ReleaseQueue with the last handle.
   Status s = h->file->Commit(OpenFile::Trim::kWithWrites);
   // Unlinked meanwhile: the inode took its space with it.
   if (s.code() == Status::Code::kNotFound) s = Status::OK();
   if (!s.ok()) LOG(ERROR) << "commit at close of inode " << ino << ": " << s.ToString();
+  // The last close of an open file drops its flock lock and its OFD locks.
+  FileLocks& locks = Self(req)->locks();
+  if (fi->flock_release) {
+    Status u = locks.ReleaseOwner(ino, fi->lock_owner, /*flock=*/true);
+    if (!u.ok()) LOG(ERROR) << u.ToString();
+  }
+  {
+    std::lock_guard lock(h->owners_mu);
+    for (uint64_t owner : h->lock_owners) {
+      Status u = locks.ReleaseOwner(ino, owner, /*flock=*/false);
+      if (!u.ok()) LOG(ERROR) << u.ToString();
+    }
+  }
   Self(req)->files().Release(ino);
   if (h->writer) Self(req)->fills().EndWrite(ino);
   TakeEarly(Self(req), h);
@@ -645,6 +677,78 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
   fuse_reply_err(req, 0);
 }
 
+// ---- locks, held cluster-wide by meta (see FileLocks) ----
+
+constexpr uint64_t kToEnd = std::numeric_limits<uint64_t>::max();
+
+meta::FileLock LockOf(fuse_ino_t ino, uint64_t owner, const struct flock& l) {
+  meta::FileLock f;
+  f.set_ino(ino);
+  f.set_owner(owner);
+  f.set_pid(l.l_pid > 0 ? static_cast<uint32_t>(l.l_pid) : 0);
+  f.set_type(static_cast<uint32_t>(l.l_type));
+  f.set_start(static_cast<uint64_t>(l.l_start));
+  f.set_end(l.l_len == 0 ? kToEnd : static_cast<uint64_t>(l.l_start + l.l_len - 1));
+  return f;
+}
+
+void OnLockInterrupt(fuse_req_t req, void* data) {
+  Self(req)->locks().Interrupt(reinterpret_cast<uintptr_t>(data));
+}
+
+void LockOp(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, meta::FileLock want, bool wait) {
+  ScalefsFuse* self = Self(req);
+  // What this client wrote under the lock reaches meta before anyone else
+  // can take it (an unlock, a downgrade): committed first.
+  Status s = File(fi)->file->Commit();
+  if (!s.ok()) return ReplyError(req, s);
+  const bool taking = want.type() != F_UNLCK;
+  const uint64_t id = self->locks().NextId();
+  if (wait) fuse_req_interrupt_func(req, OnLockInterrupt, reinterpret_cast<void*>(id));
+  self->locks().Set(id, std::move(want), wait, [self, req, ino, taking](int err) {
+    if (err == 0 && taking) self->Revalidate(ino);
+    fuse_reply_err(req, err);
+  });
+}
+
+void OpGetLk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock) {
+  auto r = Self(req)->locks().Test(LockOf(ino, fi->lock_owner, *lock));
+  if (!r.ok()) return ReplyError(req, r.status());
+  struct flock out = *lock;
+  out.l_whence = SEEK_SET;
+  if (!r.value()) {
+    out.l_type = F_UNLCK;
+  } else {
+    const meta::FileLock& c = **r;
+    out.l_type = static_cast<short>(c.type());
+    out.l_start = static_cast<off_t>(c.start());
+    out.l_len = c.end() == kToEnd ? 0 : static_cast<off_t>(c.end() - c.start() + 1);
+    out.l_pid = static_cast<pid_t>(c.pid());
+  }
+  fuse_reply_lock(req, &out);
+}
+
+void OpSetLk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep) {
+  FileHandle* h = File(fi);
+  {
+    std::lock_guard l(h->owners_mu);
+    h->lock_owners.insert(fi->lock_owner);
+  }
+  LockOp(req, ino, fi, LockOf(ino, fi->lock_owner, *lock), sleep != 0);
+}
+
+void OpFlock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
+  meta::FileLock want;
+  want.set_ino(ino);
+  want.set_owner(fi->lock_owner);
+  want.set_flock(true);
+  want.set_pid(fuse_req_ctx(req)->pid);
+  want.set_type((op & LOCK_UN) ? F_UNLCK : (op & LOCK_EX) ? F_WRLCK : F_RDLCK);
+  want.set_start(0);
+  want.set_end(kToEnd);
+  LockOp(req, ino, fi, std::move(want), (op & LOCK_NB) == 0);
+}
+
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops{};
   ops.init = OpInit;
@@ -680,6 +784,9 @@ fuse_lowlevel_ops MakeOps() {
   ops.access = OpAccess;
   ops.create = OpCreate;
   ops.fallocate = OpFallocate;
+  ops.getlk = OpGetLk;
+  ops.setlk = OpSetLk;
+  ops.flock = OpFlock;
   return ops;
 }
 
@@ -733,6 +840,26 @@ std::optional<meta::Attr> ScalefsFuse::TakeAttr(uint64_t ino) {
 void ScalefsFuse::ForgetAttr(uint64_t ino) {
   std::lock_guard lock(fresh_mu_);
   fresh_attrs_.erase(ino);
+}
+
+void ScalefsFuse::Revalidate(uint64_t ino) {
+  // No fill fetched before this may land after the pages are dropped.
+  fills_.Fence(ino);
+  lookups_.Changed(ino);
+  ForgetAttr(ino);
+  if (std::shared_ptr<OpenFile> f = files_.Find(ino)) {
+    auto r = meta_->GetAttr(ino);
+    if (r.ok()) {
+      f->Refresh(r->attr());
+    } else {
+      LOG(WARNING) << "revalidating inode " << ino << " after a lock: " << r.status().ToString();
+    }
+  }
+  if (session_ == nullptr) return;
+  int err = fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
+  if (err != 0 && err != -ENOENT) {
+    LOG(WARNING) << "dropping the kernel's cache of inode " << ino << ": " << strerror(-err);
+  }
 }
 
 void ScalefsFuse::ListForLookups(uint64_t parent) {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/worker_pool.h"
+#include "fsd/file_locks.h"
 #include "fsd/fill_gate.h"
 #include "fsd/lookup_cache.h"
 #include "fsd/meta_client.h"
@@ -44,6 +45,13 @@ class ScalefsFuse {
   ChunkPool* pool() { return pool_; }
   OpenFileTable& files() { return files_; }
   LookupCache& lookups() { return lookups_; }
+  FileLocks& locks() { return locks_; }
+  // The mount's session at meta (0 before it has one).
+  uint64_t session_id() const { return meta_->calls() ? meta_->calls()->session() : 0; }
+  // This client was granted a lock on `ino`: what other clients wrote under
+  // their locks must be read now, so every cache of the file goes (the
+  // cached extent map, the kernel's pages and attr), as NFS clients do.
+  void Revalidate(uint64_t ino);
   const FuseTimeouts& timeouts() const { return timeouts_; }
   FillGate& fills() { return fills_; }
   WorkerPool& early_reads() { return early_reads_; }
@@ -88,6 +96,7 @@ class ScalefsFuse {
   FillGate fills_;
   OpenFileTable files_;
   LookupCache lookups_;
+  FileLocks locks_;
   WorkerPool early_reads_{4};  // see EarlyRead
   std::atomic<uint64_t> early_bytes_{0};
   std::mutex fresh_mu_;

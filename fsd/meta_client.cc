@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
+
+#include <glog/logging.h>
 
 #include "common/layout.h"
 #include "common/rpc_status.h"
@@ -20,19 +23,58 @@ MetaClient::MetaClient(const std::string& address, int timeout_ms)
   stub_ = meta::Meta::NewStub(channel_);
 }
 
+namespace {
+// A failure of the transport, not an answer of meta (meta's own errors carry
+// their errno in the details): the call may not have reached meta, or its
+// reply may have been lost.
+bool TransportFailure(const grpc::Status& s) {
+  if (!s.error_details().empty()) return false;
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 template <typename Fn>
 Status MetaClient::Call(const char* what, Fn&& fn, int timeout_ms) {
-  grpc::ClientContext ctx;
-  ctx.set_wait_for_ready(true);
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : timeout_ms_));
-  grpc::Status s = fn(&ctx);
-  if (s.ok()) return Status::OK();
-  Status st = FromGrpc(s, std::string("meta ") + what);
-  // A transport failure may have happened after meta applied the call: it is
-  // not retried, and the application sees EIO.
-  if (st.code() == Status::Code::kUnavailable) return Status::IoError(st.message());
-  return st;
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : timeout_ms_);
+  for (int attempt = 1;; ++attempt) {
+    grpc::ClientContext ctx;
+    ctx.set_wait_for_ready(true);
+    ctx.set_deadline(deadline);
+    grpc::Status s = fn(&ctx);
+    if (s.ok()) return Status::OK();
+    const bool again = TransportFailure(s) && std::chrono::system_clock::now() < deadline;
+    if (!again) {
+      Status st = FromGrpc(s, std::string("meta ") + what);
+      // Gave up on a transport failure: the application sees EIO.
+      if (st.code() == Status::Code::kUnavailable && s.error_details().empty()) {
+        return Status::IoError(st.message() + " (no answer from meta at " + address_ + " in " +
+                               std::to_string(attempt) + " attempts)");
+      }
+      return st;
+    }
+    LOG_EVERY_N(WARNING, 20) << "meta " << what << ": " << s.error_message()
+                             << "; sending it again (attempt " << attempt + 1 << ")";
+    // Let the channel notice a broken connection before the next attempt.
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(20 * attempt, 200)));
+  }
+}
+
+template <typename Req, typename Fn>
+Status MetaClient::Mutate(const char* what, Req* req, Fn&& fn) {
+  if (calls_ != nullptr && !req->has_call()) *req->mutable_call() = calls_->Begin();
+  Status s = Call(what, std::forward<Fn>(fn));
+  if (calls_ != nullptr) calls_->End(req->call());
+  return s;
 }
 
 Status MetaClient::Ping(int timeout_ms) {
@@ -62,17 +104,19 @@ Result<meta::AttrReply> MetaClient::GetAttr(uint64_t ino) {
   return rep;
 }
 
-Result<meta::AttrReply> MetaClient::SetAttr(const meta::SetAttrRequest& req) {
+Result<meta::AttrReply> MetaClient::SetAttr(const meta::SetAttrRequest& in) {
+  meta::SetAttrRequest req = in;
   meta::AttrReply rep;
-  Status s = Call("SetAttr", [&](grpc::ClientContext* c) { return stub_->SetAttr(c, req, &rep); });
+  Status s = Mutate("SetAttr", &req, [&](grpc::ClientContext* c) { return stub_->SetAttr(c, req, &rep); });
   if (!s.ok()) return s;
   return rep;
 }
 
-Result<meta::AttrReply> MetaClient::MakeNode(const meta::MakeNodeRequest& req) {
+Result<meta::AttrReply> MetaClient::MakeNode(const meta::MakeNodeRequest& in) {
+  meta::MakeNodeRequest req = in;
   meta::AttrReply rep;
   Status s =
-      Call("MakeNode", [&](grpc::ClientContext* c) { return stub_->MakeNode(c, req, &rep); });
+      Mutate("MakeNode", &req, [&](grpc::ClientContext* c) { return stub_->MakeNode(c, req, &rep); });
   if (!s.ok()) return s;
   return rep;
 }
@@ -84,7 +128,7 @@ Result<meta::AttrReply> MetaClient::Link(uint64_t ino, uint64_t new_parent,
   req.set_new_parent(new_parent);
   req.set_new_name(new_name);
   meta::AttrReply rep;
-  Status s = Call("Link", [&](grpc::ClientContext* c) { return stub_->Link(c, req, &rep); });
+  Status s = Mutate("Link", &req, [&](grpc::ClientContext* c) { return stub_->Link(c, req, &rep); });
   if (!s.ok()) return s;
   return rep;
 }
@@ -97,7 +141,7 @@ Status MetaClient::Unlink(uint64_t parent, const std::string& name, bool directo
   req.set_directory(directory);
   meta::AttrReply rep;
   Status s =
-      Call("Unlink", [&](grpc::ClientContext* c) { return stub_->Unlink(c, req, &rep); });
+      Mutate("Unlink", &req, [&](grpc::ClientContext* c) { return stub_->Unlink(c, req, &rep); });
   if (s.ok() && parent_out != nullptr && rep.has_parent_attr()) *parent_out = rep.parent_attr();
   return s;
 }
@@ -111,7 +155,7 @@ Status MetaClient::Rename(uint64_t parent, const std::string& name, uint64_t new
   req.set_new_name(new_name);
   req.set_flags(flags);
   meta::Empty rep;
-  return Call("Rename", [&](grpc::ClientContext* c) { return stub_->Rename(c, req, &rep); });
+  return Mutate("Rename", &req, [&](grpc::ClientContext* c) { return stub_->Rename(c, req, &rep); });
 }
 
 Result<std::string> MetaClient::ReadLink(uint64_t ino) {
@@ -153,7 +197,7 @@ Status MetaClient::SetXattr(uint64_t ino, const std::string& name, const std::st
   req.set_value(value);
   req.set_flags(flags);
   meta::Empty rep;
-  return Call("SetXattr", [&](grpc::ClientContext* c) { return stub_->SetXattr(c, req, &rep); });
+  return Mutate("SetXattr", &req, [&](grpc::ClientContext* c) { return stub_->SetXattr(c, req, &rep); });
 }
 
 Result<std::string> MetaClient::GetXattr(uint64_t ino, const std::string& name) {
@@ -182,8 +226,8 @@ Status MetaClient::RemoveXattr(uint64_t ino, const std::string& name) {
   req.set_ino(ino);
   req.set_name(name);
   meta::Empty rep;
-  return Call("RemoveXattr",
-              [&](grpc::ClientContext* c) { return stub_->RemoveXattr(c, req, &rep); });
+  return Mutate("RemoveXattr", &req,
+                [&](grpc::ClientContext* c) { return stub_->RemoveXattr(c, req, &rep); });
 }
 
 Result<meta::StatFsReply> MetaClient::StatFs() {
@@ -203,17 +247,18 @@ Result<meta::ExtentsReply> MetaClient::Allocate(uint64_t ino, uint64_t offset, u
   req.set_set_size(set_size);
   meta::ExtentsReply rep;
   Status s =
-      Call("Allocate", [&](grpc::ClientContext* c) { return stub_->Allocate(c, req, &rep); });
+      Mutate("Allocate", &req, [&](grpc::ClientContext* c) { return stub_->Allocate(c, req, &rep); });
   if (!s.ok()) return s;
   return rep;
 }
 
-Result<meta::ExtentsReply> MetaClient::GetExtents(uint64_t ino, uint64_t offset,
-                                                  uint64_t length) {
+Result<meta::ExtentsReply> MetaClient::GetExtents(uint64_t ino, uint64_t offset, uint64_t length,
+                                                  uint64_t open_session) {
   meta::ExtentsRequest req;
   req.set_ino(ino);
   req.set_offset(offset);
   req.set_length(length);
+  req.set_open_session(open_session);
   meta::ExtentsReply rep;
   Status s =
       Call("GetExtents", [&](grpc::ClientContext* c) { return stub_->GetExtents(c, req, &rep); });
@@ -221,16 +266,92 @@ Result<meta::ExtentsReply> MetaClient::GetExtents(uint64_t ino, uint64_t offset,
   return rep;
 }
 
-Result<meta::AttrReply> MetaClient::Commit(const meta::CommitRequest& req) {
+Result<meta::AttrReply> MetaClient::Commit(const meta::CommitRequest& in) {
+  meta::CommitRequest req = in;
   meta::AttrReply rep;
-  Status s = Call("Commit", [&](grpc::ClientContext* c) { return stub_->Commit(c, req, &rep); });
+  Status s = Mutate("Commit", &req, [&](grpc::ClientContext* c) { return stub_->Commit(c, req, &rep); });
   if (!s.ok()) return s;
   return rep;
 }
 
-Status MetaClient::Trim(const meta::TrimRequest& req) {
+Status MetaClient::Release(const meta::ReleaseRequest& req) {
   meta::Empty rep;
-  return Call("Trim", [&](grpc::ClientContext* c) { return stub_->Trim(c, req, &rep); });
+  return Call("Release", [&](grpc::ClientContext* c) { return stub_->Release(c, req, &rep); });
+}
+
+Result<meta::OpenSessionReply> MetaClient::OpenSession(const meta::OpenSessionRequest& req) {
+  meta::OpenSessionReply rep;
+  Status s = Call("OpenSession",
+                  [&](grpc::ClientContext* c) { return stub_->OpenSession(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Result<meta::KeepAliveReply> MetaClient::KeepAlive(uint64_t session) {
+  meta::SessionRef req;
+  req.set_session(session);
+  meta::KeepAliveReply rep;
+  Status s =
+      Call("KeepAlive", [&](grpc::ClientContext* c) { return stub_->KeepAlive(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Result<meta::ReclaimReply> MetaClient::Reclaim(const meta::ReclaimRequest& req) {
+  meta::ReclaimReply rep;
+  Status s = Call("Reclaim", [&](grpc::ClientContext* c) { return stub_->Reclaim(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Status MetaClient::CloseSession(uint64_t session) {
+  meta::SessionRef req;
+  req.set_session(session);
+  meta::Empty rep;
+  return Call("CloseSession",
+              [&](grpc::ClientContext* c) { return stub_->CloseSession(c, req, &rep); });
+}
+
+Result<meta::SessionListReply> MetaClient::SessionList() {
+  meta::SessionListReply rep;
+  Status s = Call("SessionList", [&](grpc::ClientContext* c) {
+    return stub_->SessionList(c, meta::Empty(), &rep);
+  });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Result<meta::LockReply> MetaClient::SetLock(const meta::LockRequest& req) {
+  meta::LockReply rep;
+  Status s = Call("SetLock", [&](grpc::ClientContext* c) { return stub_->SetLock(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Result<meta::LockReply> MetaClient::TestLock(const meta::LockRequest& req) {
+  meta::LockReply rep;
+  Status s =
+      Call("TestLock", [&](grpc::ClientContext* c) { return stub_->TestLock(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Result<meta::LockReply> MetaClient::CancelLock(const meta::LockRequest& req) {
+  meta::LockReply rep;
+  Status s =
+      Call("CancelLock", [&](grpc::ClientContext* c) { return stub_->CancelLock(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Result<meta::LockListReply> MetaClient::LockList(uint64_t ino) {
+  meta::LockListRequest req;
+  req.set_ino(ino);
+  meta::LockListReply rep;
+  Status s =
+      Call("LockList", [&](grpc::ClientContext* c) { return stub_->LockList(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
 }
 
 Result<meta::Pair> MetaClient::PairAdd(const std::string& name, const std::string& a,

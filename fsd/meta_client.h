@@ -1,6 +1,9 @@
 // Typed calls to scalefs-meta. Every call waits for a meta that is
-// (re)starting, up to --meta_timeout_ms, but a call that failed after it was
-// sent is not retried: it may have been applied, so the caller gets the error.
+// (re)starting and is sent again after a transport failure (a lost
+// connection, a restart, GOAWAY), until --meta_timeout_ms: an application
+// sees neither EIO nor a second effect. A mutating call keeps its number
+// (CallNumbers) across the retries, and meta answers a number it already
+// served with the reply it stored then.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "fsd/call_numbers.h"
 #include "proto/meta.grpc.pb.h"
 
 namespace scalefs {
@@ -21,6 +25,10 @@ class MetaClient {
   explicit MetaClient(const std::string& address, int timeout_ms = 0);
 
   const std::string& address() const { return address_; }
+  // Numbers this client's mutating calls from now on (a mount's session).
+  void set_calls(CallNumbers* calls) { calls_ = calls; }
+  CallNumbers* calls() const { return calls_; }
+  meta::Meta::Stub* stub() { return stub_.get(); }
 
   // Fails fast (no waiting) unless meta answers within timeout_ms.
   Status Ping(int timeout_ms);
@@ -49,9 +57,23 @@ class MetaClient {
   Result<meta::StatFsReply> StatFs();
   Result<meta::ExtentsReply> Allocate(uint64_t ino, uint64_t offset, uint64_t length,
                                       bool set_size);
-  Result<meta::ExtentsReply> GetExtents(uint64_t ino, uint64_t offset, uint64_t length);
+  // open_session != 0: this is an open of the file by that session.
+  Result<meta::ExtentsReply> GetExtents(uint64_t ino, uint64_t offset, uint64_t length,
+                                        uint64_t open_session = 0);
   Result<meta::AttrReply> Commit(const meta::CommitRequest& req);
-  Status Trim(const meta::TrimRequest& req);
+  Status Release(const meta::ReleaseRequest& req);
+
+  // Sessions (see meta.proto).
+  Result<meta::OpenSessionReply> OpenSession(const meta::OpenSessionRequest& req);
+  Result<meta::KeepAliveReply> KeepAlive(uint64_t session);
+  Result<meta::ReclaimReply> Reclaim(const meta::ReclaimRequest& req);
+  Status CloseSession(uint64_t session);
+  Result<meta::SessionListReply> SessionList();
+  // Locks.
+  Result<meta::LockReply> SetLock(const meta::LockRequest& req);
+  Result<meta::LockReply> TestLock(const meta::LockRequest& req);
+  Result<meta::LockReply> CancelLock(const meta::LockRequest& req);
+  Result<meta::LockListReply> LockList(uint64_t ino);
   Result<meta::Pair> PairAdd(const std::string& name, const std::string& a,
                              const std::string& b);
   Result<std::vector<meta::Pair>> PairList();
@@ -60,9 +82,13 @@ class MetaClient {
  private:
   template <typename Fn>
   Status Call(const char* what, Fn&& fn, int timeout_ms = 0);
+  // Call for a mutation: numbers `req` (its `call` field) for replay.
+  template <typename Req, typename Fn>
+  Status Mutate(const char* what, Req* req, Fn&& fn);
 
   std::string address_;
   int timeout_ms_;
+  CallNumbers* calls_ = nullptr;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<meta::Meta::Stub> stub_;
 };

@@ -524,24 +524,24 @@ Status ZeroTailBlock(MetaClient* meta, ChunkPool* pool, uint64_t ino, uint64_t s
   return Status::OK();
 }
 
-std::shared_ptr<OpenFile> OpenFileTable::Acquire(const meta::Attr& attr,
-                                                 const meta::ExtentsReply* extents,
-                                                 uint64_t window, uint64_t epoch) {
-  std::shared_ptr<OpenFile> file;
-  {
-    std::lock_guard lock(mu_);
-    auto& entry = files_[attr.ino()];
-    if (!entry.first) {
-      entry.first = std::make_shared<OpenFile>(attr.ino(), meta_, pool_, &behind_);
-      // Under mu_, as Release queues it: no trim may free space this open
-      // is about to write into.
-      entry.first->AddAhead(trims_.Take(attr.ino()));
-    }
-    entry.second++;
-    file = entry.first;
+std::shared_ptr<OpenFile> OpenFileTable::Acquire(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  auto& entry = files_[ino];
+  if (!entry.first) {
+    entry.first = std::make_shared<OpenFile>(ino, meta_, pool_, &behind_);
+    // Under mu_, as Release queues it: no trim may free space this open is
+    // about to write into, and the release never reaches meta after it.
+    entry.first->AddAhead(trims_.Take(ino));
   }
-  file->Refresh(attr, extents, window, epoch);
-  return file;
+  entry.second++;
+  return entry.first;
+}
+
+std::vector<uint64_t> OpenFileTable::OpenInodes() {
+  std::vector<uint64_t> out = trims_.Pending();
+  std::lock_guard lock(mu_);
+  for (const auto& [ino, entry] : files_) out.push_back(ino);
+  return out;
 }
 
 void OpenFileTable::Release(uint64_t ino) {

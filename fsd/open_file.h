@@ -20,7 +20,7 @@
 #include "fsd/meta_client.h"
 #include "fsd/pair_client.h"
 #include "fsd/range_set.h"
-#include "fsd/trim_queue.h"
+#include "fsd/release_queue.h"
 
 namespace scalefs {
 
@@ -57,7 +57,7 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   enum class Trim {
     kKeep,        // keeps it for later writes
     kWithWrites,  // gives it back if there are writes to commit anyway (close);
-                  // otherwise the last handle's release queues it (TrimQueue)
+                  // otherwise the last handle's release queues it (ReleaseQueue)
   };
   // Tells meta about the blocks written since the last commit, and trims.
   Status Commit(Trim trim = Trim::kKeep);
@@ -66,7 +66,7 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   // given back by the trimming commit at close.
   void Preallocated(const meta::AttrReply& created);
   // Space allocated ahead and not written: taken out when the last handle
-  // goes (for the TrimQueue), put back when the file is opened again first.
+  // goes (for the ReleaseQueue), put back when the file is opened again first.
   // Nothing, once another client's allocation may have taken it over.
   AheadSpace TakeAhead();
   void AddAhead(const AheadSpace& space);
@@ -157,14 +157,24 @@ class OpenFileTable {
  public:
   OpenFileTable(MetaClient* meta, ChunkPool* pool)
       : meta_(meta), pool_(pool), behind_(32),
-        trims_([meta](const meta::TrimRequest& r) { return meta->Trim(r); }) {}
-  // One more handle on `attr.ino`; refreshes an existing state (close-to-open).
-  std::shared_ptr<OpenFile> Acquire(const meta::Attr& attr,
-                                    const meta::ExtentsReply* extents = nullptr,
-                                    uint64_t window = 0, uint64_t epoch = 0);
-  // One handle less; the state goes away with the last one, and the space it
-  // allocated ahead and did not write goes to trims().
+        trims_([meta](meta::ReleaseRequest r) {
+          r.set_session(meta->calls() != nullptr ? meta->calls()->session() : 0);
+          return meta->Release(r);
+        }) {}
+  // One more handle on `ino`, taken before its open asks meta: a release of
+  // the last other handle then cannot end this client's open at meta after
+  // the new open began (the caller refreshes the state with what its open
+  // fetched: OpenFile::Refresh).
+  std::shared_ptr<OpenFile> Acquire(uint64_t ino);
+  // One handle less; the state goes away with the last one, and the file
+  // goes to trims() (its open at meta ends, and the space it allocated ahead
+  // and did not write goes back).
   void Release(uint64_t ino);
+  // The inodes this client holds open at meta: with handles, or with a
+  // release not sent yet.
+  std::vector<uint64_t> OpenInodes();
+  // Sends the queued releases now (at unmount).
+  void FlushReleases() { trims_.Flush(); }
   // The state of an inode with open handles, or null.
   std::shared_ptr<OpenFile> Find(uint64_t ino);
 
@@ -174,7 +184,7 @@ class OpenFileTable {
   WorkerPool behind_;  // write-behind transfers of every open file
   std::mutex mu_;
   std::map<uint64_t, std::pair<std::shared_ptr<OpenFile>, int>> files_;
-  TrimQueue trims_;  // last: its destructor sends what is left through meta_
+  ReleaseQueue trims_;  // last: its destructor sends what is left through meta_
 };
 
 // Zeroes the bytes of the block holding `size` from `size` on, when that

@@ -61,6 +61,14 @@ std::string FreeKey(uint32_t pair, uint64_t dev_offset) {
   return k;
 }
 std::string PairKey(uint32_t pair) { return Tagged32(kPairTag, pair); }
+std::string SessionKey(uint64_t session) { return Tagged64(kSessionTag, session); }
+std::string ReplyPrefix(uint64_t session) { return Tagged64(kReplyTag, session); }
+std::string ReplyKey(uint64_t session, uint64_t seq) {
+  std::string k = ReplyPrefix(session);
+  PutBigEndian64(&k, seq);
+  return k;
+}
+std::string OrphanKey(uint64_t ino) { return Tagged64(kOrphanTag, ino); }
 
 std::string EncodeDentry(uint64_t ino, uint32_t mode) {
   std::string v;
@@ -125,6 +133,18 @@ bool ParseFreeKey(std::string_view key, uint32_t* pair, uint64_t* dev_offset) {
 bool ParsePairKey(std::string_view key, uint32_t* pair) {
   if (key.size() != 5 || key[0] != kPairTag) return false;
   *pair = GetBigEndian32(key.data() + 1);
+  return true;
+}
+
+bool ParseSessionKey(std::string_view key, uint64_t* session) {
+  if (key.size() != 9 || key[0] != kSessionTag) return false;
+  *session = GetBigEndian64(key.data() + 1);
+  return true;
+}
+
+bool ParseOrphanKey(std::string_view key, uint64_t* ino) {
+  if (key.size() != 9 || key[0] != kOrphanTag) return false;
+  *ino = GetBigEndian64(key.data() + 1);
   return true;
 }
 

@@ -17,9 +17,13 @@ inline constexpr char kExtentTag = 'e';   // e<ino><file_offset> -> Extent
 inline constexpr char kFreeTag = 'f';     // f<pair><dev_offset> -> length (8 bytes)
 inline constexpr char kPairTag = 'p';     // p<pair>             -> Pair
 inline constexpr char kCounterTag = 'c';  // c<name>             -> 8 bytes
+inline constexpr char kSessionTag = 's';  // s<session>          -> SessionInfo
+inline constexpr char kReplyTag = 'r';    // r<session><seq>     -> stored reply
+inline constexpr char kOrphanTag = 'o';   // o<ino>              -> "" (unlinked, still open)
 
 inline constexpr std::string_view kNextInoKey = "cnext_ino";
 inline constexpr std::string_view kNextPairKey = "cnext_pair";
+inline constexpr std::string_view kNextSessionKey = "cnext_session";
 inline constexpr uint64_t kRootIno = 1;
 
 void PutBigEndian64(std::string* dst, uint64_t v);
@@ -37,6 +41,10 @@ std::string ExtentKey(uint64_t ino, uint64_t file_offset);
 std::string FreePrefix(uint32_t pair);
 std::string FreeKey(uint32_t pair, uint64_t dev_offset);
 std::string PairKey(uint32_t pair);
+std::string SessionKey(uint64_t session);
+std::string ReplyPrefix(uint64_t session);
+std::string ReplyKey(uint64_t session, uint64_t seq);
+std::string OrphanKey(uint64_t ino);
 
 // Dentry value: the child's ino and mode, so ReadDir knows types cheaply.
 std::string EncodeDentry(uint64_t ino, uint32_t mode);
@@ -53,5 +61,7 @@ bool ParseXattrKey(std::string_view key, uint64_t* ino, std::string* name);
 bool ParseExtentKey(std::string_view key, uint64_t* ino, uint64_t* file_offset);
 bool ParseFreeKey(std::string_view key, uint32_t* pair, uint64_t* dev_offset);
 bool ParsePairKey(std::string_view key, uint32_t* pair);
+bool ParseSessionKey(std::string_view key, uint64_t* session);
+bool ParseOrphanKey(std::string_view key, uint64_t* ino);
 
 }  // namespace scalefs::meta

@@ -19,6 +19,9 @@
 DEFINE_string(listen, "127.0.0.1:7600", "address to serve gRPC on");
 DEFINE_string(db, "", "directory of the metadata RocksDB (required)");
 DEFINE_bool(fsck, false, "check the DB offline, print problems, exit 1 if any");
+DEFINE_int32(session_timeout_s, 30,
+             "how long a mounted client's session lives without renewal; also the grace "
+             "period in which clients reclaim their opens and locks after a restart");
 
 namespace {
 
@@ -61,7 +64,12 @@ int main(int argc, char** argv) {
   }
   if (FLAGS_fsck) return RunFsck();
 
-  auto opened = scalefs::meta::MetaStore::Open(FLAGS_db);
+  if (FLAGS_session_timeout_s <= 0) {
+    fprintf(stderr, "scalefs-meta: --session_timeout_s must be positive\n");
+    return 2;
+  }
+  auto opened = scalefs::meta::MetaStore::Open(FLAGS_db, scalefs::meta::ChunkProber(),
+                                               std::chrono::seconds(FLAGS_session_timeout_s));
   if (!opened.ok()) {
     fprintf(stderr, "scalefs-meta: %s\n", opened.status().ToString().c_str());
     return 2;

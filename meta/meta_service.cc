@@ -1,5 +1,8 @@
 #include "meta/meta_service.h"
 
+#include <fcntl.h>
+#include <glog/logging.h>
+
 #include "common/rpc_status.h"
 
 namespace scalefs::meta {
@@ -30,32 +33,26 @@ grpc::Status MetaService::GetAttr(grpc::ServerContext*, const InodeRequest* req,
 
 grpc::Status MetaService::SetAttr(grpc::ServerContext*, const SetAttrRequest* req,
                                   AttrReply* reply) {
-  return AttrOut(store_->SetAttr(*req), reply);
+  return ToGrpc(store_->SetAttr(*req, reply));
 }
 
 grpc::Status MetaService::MakeNode(grpc::ServerContext*, const MakeNodeRequest* req,
                                    AttrReply* reply) {
-  Attr parent;
-  std::vector<Extent> prealloc;
-  grpc::Status st = AttrOut(store_->MakeNode(*req, &parent, &prealloc), reply);
-  if (!st.ok()) return st;
-  *reply->mutable_parent_attr() = parent;
-  for (Extent& e : prealloc) *reply->add_extents() = std::move(e);
-  return st;
+  return ToGrpc(store_->MakeNode(*req, reply));
 }
 
 grpc::Status MetaService::Link(grpc::ServerContext*, const LinkRequest* req, AttrReply* reply) {
-  return AttrOut(store_->Link(req->ino(), req->new_parent(), req->new_name()), reply);
+  return ToGrpc(store_->Link(*req, reply));
 }
 
 grpc::Status MetaService::Unlink(grpc::ServerContext*, const UnlinkRequest* req,
                                  AttrReply* reply) {
-  return ToGrpc(store_->Unlink(req->parent(), req->name(), req->directory(),
-                               reply->mutable_parent_attr()));
+  return ToGrpc(store_->Unlink(*req, reply));
 }
 
-grpc::Status MetaService::Rename(grpc::ServerContext*, const RenameRequest* req, Empty*) {
-  return ToGrpc(store_->Rename(*req));
+grpc::Status MetaService::Rename(grpc::ServerContext*, const RenameRequest* req,
+                                 Empty* reply) {
+  return ToGrpc(store_->Rename(*req, reply));
 }
 
 grpc::Status MetaService::ReadLink(grpc::ServerContext*, const InodeRequest* req,
@@ -75,8 +72,9 @@ grpc::Status MetaService::ReadDir(grpc::ServerContext*, const ReadDirRequest* re
   return grpc::Status::OK;
 }
 
-grpc::Status MetaService::SetXattr(grpc::ServerContext*, const SetXattrRequest* req, Empty*) {
-  return ToGrpc(store_->SetXattr(req->ino(), req->name(), req->value(), req->flags()));
+grpc::Status MetaService::SetXattr(grpc::ServerContext*, const SetXattrRequest* req,
+                                   Empty* reply) {
+  return ToGrpc(store_->SetXattr(*req, reply));
 }
 
 grpc::Status MetaService::GetXattr(grpc::ServerContext*, const XattrRequest* req,
@@ -95,8 +93,9 @@ grpc::Status MetaService::ListXattr(grpc::ServerContext*, const InodeRequest* re
   return grpc::Status::OK;
 }
 
-grpc::Status MetaService::RemoveXattr(grpc::ServerContext*, const XattrRequest* req, Empty*) {
-  return ToGrpc(store_->RemoveXattr(req->ino(), req->name()));
+grpc::Status MetaService::RemoveXattr(grpc::ServerContext*, const XattrRequest* req,
+                                      Empty* reply) {
+  return ToGrpc(store_->RemoveXattr(*req, reply));
 }
 
 grpc::Status MetaService::StatFs(grpc::ServerContext*, const Empty*, StatFsReply* reply) {
@@ -106,26 +105,26 @@ grpc::Status MetaService::StatFs(grpc::ServerContext*, const Empty*, StatFsReply
 
 grpc::Status MetaService::Allocate(grpc::ServerContext*, const AllocateRequest* req,
                                    ExtentsReply* reply) {
-  return ExtentsOut(store_->Allocate(req->ino(), req->offset(), req->length(), req->set_size()),
-                    reply);
+  return ToGrpc(store_->Allocate(*req, reply));
 }
 
 grpc::Status MetaService::GetExtents(grpc::ServerContext*, const ExtentsRequest* req,
                                      ExtentsReply* reply) {
+  if (req->open_session() != 0) {
+    // Registered before the read: an unlink from now on keeps the data.
+    Status s = store_->sessions().AddOpen(req->open_session(), req->ino());
+    if (!s.ok()) return ToGrpc(Status::Stale(s.message() + ": the mount's session expired"));
+  }
   return ExtentsOut(store_->GetExtents(req->ino(), req->offset(), req->length()), reply);
 }
 
-grpc::Status MetaService::Trim(grpc::ServerContext*, const TrimRequest* req, Empty*) {
-  return ToGrpc(store_->Trim(std::vector<FileTrim>(req->files().begin(), req->files().end())));
+grpc::Status MetaService::Release(grpc::ServerContext*, const ReleaseRequest* req, Empty*) {
+  return ToGrpc(store_->Release(*req));
 }
 
 grpc::Status MetaService::Commit(grpc::ServerContext*, const CommitRequest* req,
                                  AttrReply* reply) {
-  std::vector<ByteRange> ranges(req->written().begin(), req->written().end());
-  std::vector<ByteRange> trim(req->trim().begin(), req->trim().end());
-  return AttrOut(
-      store_->Commit(req->ino(), ranges, req->new_size(), req->mtime_ns(), trim, req->alloc_gen()),
-      reply);
+  return ToGrpc(store_->Commit(*req, reply));
 }
 
 grpc::Status MetaService::PairAdd(grpc::ServerContext*, const PairAddRequest* req, Pair* reply) {
@@ -166,6 +165,138 @@ grpc::Status MetaService::PairState(grpc::ServerContext*, const PairStateRequest
   Result<Pair> r = authority_.PairState(req->pair_id());
   if (!r.ok()) return ToGrpc(r.status());
   *reply = *r;
+  return grpc::Status::OK;
+}
+
+// ---- sessions ----
+
+grpc::Status MetaService::OpenSession(grpc::ServerContext*, const OpenSessionRequest* req,
+                                      OpenSessionReply* reply) {
+  Result<OpenSessionReply> r = store_->sessions().Open(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *reply = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::KeepAlive(grpc::ServerContext*, const SessionRef* req,
+                                    KeepAliveReply* reply) {
+  Status s = store_->sessions().KeepAlive(req->session());
+  if (!s.ok()) return ToGrpc(s);
+  reply->set_boot(store_->sessions().boot());
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::Reclaim(grpc::ServerContext*, const ReclaimRequest* req,
+                                  ReclaimReply* reply) {
+  SessionTable& sessions = store_->sessions();
+  if (!sessions.Known(req->session())) {
+    return ToGrpc(Status::Stale("no session " + std::to_string(req->session())));
+  }
+  for (uint64_t ino : req->open_inos()) {
+    Status s = sessions.AddOpen(req->session(), ino);
+    if (!s.ok()) return ToGrpc(s);
+  }
+  for (FileLock l : req->locks()) {
+    l.set_session(req->session());
+    LockTable::Answer a = locks_.Set(l, /*wait=*/false, /*reclaim=*/true);
+    if (a.outcome != LockReply::GRANTED) *reply->add_lost() = l;
+  }
+  sessions.Reclaimed(req->session());
+  LOG(INFO) << "session " << req->session() << " reclaimed " << req->open_inos_size()
+            << " open files and " << req->locks_size() - reply->lost_size() << " locks";
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::CloseSession(grpc::ServerContext*, const SessionRef* req, Empty*) {
+  Result<std::vector<uint64_t>> inos = store_->sessions().Close(req->session());
+  if (!inos.ok()) return ToGrpc(inos.status());
+  keeper_.Ended(req->session(), *inos);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::SessionEvents(grpc::ServerContext* ctx, const SessionRef* req,
+                                        grpc::ServerWriter<SessionEvent>* writer) {
+  SessionTable& sessions = store_->sessions();
+  if (!sessions.Known(req->session())) {
+    return ToGrpc(Status::Stale("no session " + std::to_string(req->session())));
+  }
+  std::vector<SessionEvent> events;
+  while (!ctx->IsCancelled()) {
+    if (!sessions.WaitEvents(req->session(), std::chrono::milliseconds(500), &events)) break;
+    for (const SessionEvent& e : events) {
+      if (!writer->Write(e)) return grpc::Status::CANCELLED;
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::SessionList(grpc::ServerContext*, const Empty*,
+                                      SessionListReply* reply) {
+  *reply = store_->sessions().List();
+  for (SessionInfo& i : *reply->mutable_sessions()) {
+    i.set_locks(static_cast<uint32_t>(locks_.HeldBy(i.id()).size()));
+  }
+  return grpc::Status::OK;
+}
+
+// ---- locks ----
+
+Status MetaService::CheckLockRequest(const LockRequest& req) const {
+  const FileLock& l = req.lock();
+  if (l.ino() == 0) return Status::Invalid("lock of inode 0");
+  if (l.type() != F_RDLCK && l.type() != F_WRLCK && l.type() != F_UNLCK) {
+    return Status::Invalid("lock type " + std::to_string(l.type()));
+  }
+  if (l.end() < l.start()) {
+    return Status::Invalid("lock range [" + std::to_string(l.start()) + ", " +
+                           std::to_string(l.end()) + "] ends before it starts");
+  }
+  if (!store_->sessions().Known(l.session())) {
+    return Status::Stale("no session " + std::to_string(l.session()) + " (expired?)");
+  }
+  return Status::OK();
+}
+
+grpc::Status MetaService::SetLock(grpc::ServerContext*, const LockRequest* req,
+                                  LockReply* reply) {
+  Status s = CheckLockRequest(*req);
+  if (!s.ok()) return ToGrpc(s);
+  LockTable::Answer a = locks_.Set(req->lock(), req->wait(), req->reclaim());
+  PostGrants(&locks_, &store_->sessions());
+  reply->set_outcome(a.outcome);
+  if (a.outcome == LockReply::CONFLICT) *reply->mutable_conflict() = a.conflict;
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::TestLock(grpc::ServerContext*, const LockRequest* req,
+                                   LockReply* reply) {
+  Status s = CheckLockRequest(*req);
+  if (!s.ok()) return ToGrpc(s);
+  LockTable::Answer a = locks_.Test(req->lock());
+  reply->set_outcome(a.outcome);
+  if (a.outcome == LockReply::CONFLICT) *reply->mutable_conflict() = a.conflict;
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::CancelLock(grpc::ServerContext*, const LockRequest* req,
+                                     LockReply* reply) {
+  LockTable::Answer a = locks_.Cancel(req->lock());
+  reply->set_outcome(a.outcome);
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::LockList(grpc::ServerContext*, const LockListRequest* req,
+                                   LockListReply* reply) {
+  *reply = locks_.List(req->ino());
+  const SessionListReply sessions = store_->sessions().List();
+  auto host_of = [&](uint64_t id) {
+    for (const SessionInfo& i : sessions.sessions()) {
+      if (i.id() == id) return i.host() + ":" + i.mount_point();
+    }
+    return std::string("?");
+  };
+  for (FileLock& l : *reply->mutable_held()) l.set_host(host_of(l.session()));
+  for (FileLock& l : *reply->mutable_waiting()) l.set_host(host_of(l.session()));
   return grpc::Status::OK;
 }
 

@@ -1,16 +1,20 @@
-// The gRPC face of MetaStore: unpacks requests, calls the store, packs the
+// The gRPC face of meta: the store's operations, the sessions of mounted
+// clients and their locks. Unpacks requests, calls the component, packs the
 // reply and turns the Status into a gRPC status (errno in the details).
 #pragma once
 
+#include "common/lock_table.h"
 #include "meta/meta_store.h"
 #include "meta/pair_authority.h"
+#include "meta/session_keeper.h"
 #include "proto/meta.grpc.pb.h"
 
 namespace scalefs::meta {
 
 class MetaService final : public Meta::Service {
  public:
-  explicit MetaService(MetaStore* store) : store_(store), authority_(store) {}
+  explicit MetaService(MetaStore* store)
+      : store_(store), authority_(store), keeper_(store, &locks_) {}
 
   grpc::Status Lookup(grpc::ServerContext*, const LookupRequest*, AttrReply*) override;
   grpc::Status GetAttr(grpc::ServerContext*, const InodeRequest*, AttrReply*) override;
@@ -29,7 +33,7 @@ class MetaService final : public Meta::Service {
   grpc::Status Allocate(grpc::ServerContext*, const AllocateRequest*, ExtentsReply*) override;
   grpc::Status GetExtents(grpc::ServerContext*, const ExtentsRequest*, ExtentsReply*) override;
   grpc::Status Commit(grpc::ServerContext*, const CommitRequest*, AttrReply*) override;
-  grpc::Status Trim(grpc::ServerContext*, const TrimRequest*, Empty*) override;
+  grpc::Status Release(grpc::ServerContext*, const ReleaseRequest*, Empty*) override;
   grpc::Status PairAdd(grpc::ServerContext*, const PairAddRequest*, Pair*) override;
   grpc::Status PairList(grpc::ServerContext*, const Empty*, PairListReply*) override;
   grpc::Status Fsck(grpc::ServerContext*, const Empty*, FsckReply*) override;
@@ -37,9 +41,27 @@ class MetaService final : public Meta::Service {
   grpc::Status EndSolo(grpc::ServerContext*, const GrantRequest*, GrantReply*) override;
   grpc::Status PairState(grpc::ServerContext*, const PairStateRequest*, Pair*) override;
 
+  grpc::Status OpenSession(grpc::ServerContext*, const OpenSessionRequest*,
+                           OpenSessionReply*) override;
+  grpc::Status KeepAlive(grpc::ServerContext*, const SessionRef*, KeepAliveReply*) override;
+  grpc::Status Reclaim(grpc::ServerContext*, const ReclaimRequest*, ReclaimReply*) override;
+  grpc::Status CloseSession(grpc::ServerContext*, const SessionRef*, Empty*) override;
+  grpc::Status SessionEvents(grpc::ServerContext*, const SessionRef*,
+                             grpc::ServerWriter<SessionEvent>*) override;
+  grpc::Status SessionList(grpc::ServerContext*, const Empty*, SessionListReply*) override;
+  grpc::Status SetLock(grpc::ServerContext*, const LockRequest*, LockReply*) override;
+  grpc::Status TestLock(grpc::ServerContext*, const LockRequest*, LockReply*) override;
+  grpc::Status CancelLock(grpc::ServerContext*, const LockRequest*, LockReply*) override;
+  grpc::Status LockList(grpc::ServerContext*, const LockListRequest*, LockListReply*) override;
+
  private:
+  // Locks are held for sessions meta knows; Stale otherwise (expired).
+  Status CheckLockRequest(const LockRequest& req) const;
+
   MetaStore* store_;
   PairAuthority authority_;
+  LockTable locks_;
+  SessionKeeper keeper_;  // last: its thread uses the members above
 };
 
 }  // namespace scalefs::meta

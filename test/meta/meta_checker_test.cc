@@ -7,9 +7,12 @@
 #include "meta/keys.h"
 #include "meta/meta_store.h"
 #include "meta_test_util.h"
+#include "store_calls.h"
 
 namespace scalefs::meta {
 namespace {
+
+using namespace ::scalefs::meta::testing;  // the store_calls.h shapes
 
 class FsckTest : public ::testing::Test {
  protected:
@@ -23,8 +26,8 @@ class FsckTest : public ::testing::Test {
     req.set_parent(1);
     req.set_name("f");
     req.set_mode(S_IFREG | 0644);
-    f_ = store_->MakeNode(req)->attr().ino();
-    ASSERT_TRUE(store_->Allocate(f_, 0, 8192, true).ok());
+    f_ = MakeNode(store_.get(), req)->attr().ino();
+    ASSERT_TRUE(Allocate(store_.get(), f_, 0, 8192, true).ok());
   }
   bool HasProblem(const std::string& needle) {
     FsckReply r = MetaChecker(store_->db()).Check();

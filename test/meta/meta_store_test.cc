@@ -13,10 +13,13 @@
 
 #include "common/layout.h"
 #include "meta_test_util.h"
+#include "store_calls.h"
 
 
 namespace scalefs::meta {
 namespace {
+
+using namespace ::scalefs::meta::testing;  // the store_calls.h shapes
 
 using Code = Status::Code;
 constexpr uint64_t kMiB = 1 << 20;
@@ -37,7 +40,7 @@ class MetaStoreTest : public ::testing::Test {
     req.set_name(name);
     req.set_mode(mode);
     req.set_symlink_target(target);
-    auto r = store_->MakeNode(req);
+    auto r = MakeNode(store_.get(), req);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->attr().ino() : 0;
   }
@@ -46,7 +49,7 @@ class MetaStoreTest : public ::testing::Test {
     req.set_parent(parent);
     req.set_name(name);
     req.set_mode(mode);
-    return store_->MakeNode(req).status().code();
+    return MakeNode(store_.get(), req).status().code();
   }
   Attr A(uint64_t ino) {
     auto r = store_->GetAttr(ino);
@@ -61,7 +64,7 @@ class MetaStoreTest : public ::testing::Test {
     req.set_new_parent(np);
     req.set_new_name(nn);
     req.set_flags(flags);
-    return store_->Rename(req);
+    return Rename(store_.get(), req);
   }
   void ExpectClean() {
     FsckReply r = store_->Fsck();
@@ -120,23 +123,23 @@ TEST_F(NamespaceTest, RootExistsAndMakeNodeErrors) {
 TEST_F(NamespaceTest, LinkUnlinkRmdirAndNlink) {
   uint64_t f = Mk(1, "f", S_IFREG | 0644);
   uint64_t d = Mk(1, "d", S_IFDIR | 0755);
-  ASSERT_TRUE(store_->Link(f, d, "g").ok());
+  ASSERT_TRUE(Link(store_.get(), f, d, "g").ok());
   EXPECT_EQ(A(f).nlink(), 2u);
-  EXPECT_EQ(store_->Link(d, 1, "d2").status().code(), Code::kPermission);
-  EXPECT_EQ(store_->Link(f, 1, "d").status().code(), Code::kExists);
-  EXPECT_EQ(store_->Unlink(1, "d", false).code(), Code::kIsDir);
-  EXPECT_EQ(store_->Unlink(1, "f", true).code(), Code::kNotDir);
-  EXPECT_EQ(store_->Unlink(1, "d", true).code(), Code::kNotEmpty);
-  EXPECT_EQ(store_->Unlink(1, "nope", false).code(), Code::kNotFound);
-  EXPECT_EQ(store_->Unlink(1, ".", true).code(), Code::kInvalid);
-  EXPECT_EQ(store_->Unlink(1, "..", true).code(), Code::kNotEmpty);
-  ASSERT_TRUE(store_->Unlink(1, "f", false).ok());
+  EXPECT_EQ(Link(store_.get(), d, 1, "d2").status().code(), Code::kPermission);
+  EXPECT_EQ(Link(store_.get(), f, 1, "d").status().code(), Code::kExists);
+  EXPECT_EQ(Unlink(store_.get(), 1, "d", false).code(), Code::kIsDir);
+  EXPECT_EQ(Unlink(store_.get(), 1, "f", true).code(), Code::kNotDir);
+  EXPECT_EQ(Unlink(store_.get(), 1, "d", true).code(), Code::kNotEmpty);
+  EXPECT_EQ(Unlink(store_.get(), 1, "nope", false).code(), Code::kNotFound);
+  EXPECT_EQ(Unlink(store_.get(), 1, ".", true).code(), Code::kInvalid);
+  EXPECT_EQ(Unlink(store_.get(), 1, "..", true).code(), Code::kNotEmpty);
+  ASSERT_TRUE(Unlink(store_.get(), 1, "f", false).ok());
   EXPECT_EQ(A(f).nlink(), 1u);
-  ASSERT_TRUE(store_->SetXattr(f, "user.a", "v", 0).ok());
-  ASSERT_TRUE(store_->Unlink(d, "g", false).ok());
+  ASSERT_TRUE(SetXattr(store_.get(), f, "user.a", "v", 0).ok());
+  ASSERT_TRUE(Unlink(store_.get(), d, "g", false).ok());
   EXPECT_EQ(store_->GetAttr(f).status().code(), Code::kNotFound);
   EXPECT_EQ(A(1).nlink(), 3u);
-  ASSERT_TRUE(store_->Unlink(1, "d", true).ok());
+  ASSERT_TRUE(Unlink(store_.get(), 1, "d", true).ok());
   EXPECT_EQ(A(1).nlink(), 2u);
   EXPECT_EQ(store_->StatFs().files(), 1u);
   ExpectClean();
@@ -154,7 +157,7 @@ TEST_F(NamespaceTest, RenameCases) {
   EXPECT_EQ(store_->Lookup(a, "f").status().code(), Code::kNotFound);
   // Onto itself and onto another link of the same file: no-ops.
   ASSERT_TRUE(Ren(b, "g", b, "g").ok());
-  ASSERT_TRUE(store_->Link(f, a, "f2").ok());
+  ASSERT_TRUE(Link(store_.get(), f, a, "f2").ok());
   ASSERT_TRUE(Ren(b, "g", a, "f2").ok());
   EXPECT_EQ(A(f).nlink(), 2u);
   // Directory into its own subtree.
@@ -202,7 +205,7 @@ TEST_F(NamespaceTest, SetAttrReadDirXattrs) {
   req.set_uid(7);
   req.set_set_mtime(true);
   req.set_mtime_ns(123);
-  auto r = store_->SetAttr(req);
+  auto r = SetAttr(store_.get(), req);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->attr().mode(), S_IFREG | 0600u);
   EXPECT_EQ(r->attr().uid(), 7u);
@@ -210,7 +213,7 @@ TEST_F(NamespaceTest, SetAttrReadDirXattrs) {
   req = SetAttrRequest();
   req.set_ino(1);
   req.set_set_size(true);
-  EXPECT_EQ(store_->SetAttr(req).status().code(), Code::kIsDir);
+  EXPECT_EQ(SetAttr(store_.get(), req).status().code(), Code::kIsDir);
 
   for (int i = 0; i < 25; i++) Mk(1, "e" + std::to_string(100 + i), S_IFREG | 0644);
   auto p1 = store_->ReadDir(1, "", 10);
@@ -227,18 +230,18 @@ TEST_F(NamespaceTest, SetAttrReadDirXattrs) {
   EXPECT_EQ(store_->ReadDir(f, "", 0).status().code(), Code::kNotDir);
 
   EXPECT_EQ(store_->GetXattr(f, "user.x").status().code(), Code::kNoData);
-  EXPECT_EQ(store_->SetXattr(f, "user.x", "1", XATTR_REPLACE).code(), Code::kNoData);
-  ASSERT_TRUE(store_->SetXattr(f, "user.x", "1", XATTR_CREATE).ok());
-  EXPECT_EQ(store_->SetXattr(f, "user.x", "2", XATTR_CREATE).code(), Code::kExists);
-  ASSERT_TRUE(store_->SetXattr(f, "user.x", "2", XATTR_REPLACE).ok());
-  ASSERT_TRUE(store_->SetXattr(f, "user.y", std::string(1000, '\0'), 0).ok());
+  EXPECT_EQ(SetXattr(store_.get(), f, "user.x", "1", XATTR_REPLACE).code(), Code::kNoData);
+  ASSERT_TRUE(SetXattr(store_.get(), f, "user.x", "1", XATTR_CREATE).ok());
+  EXPECT_EQ(SetXattr(store_.get(), f, "user.x", "2", XATTR_CREATE).code(), Code::kExists);
+  ASSERT_TRUE(SetXattr(store_.get(), f, "user.x", "2", XATTR_REPLACE).ok());
+  ASSERT_TRUE(SetXattr(store_.get(), f, "user.y", std::string(1000, '\0'), 0).ok());
   EXPECT_EQ(*store_->GetXattr(f, "user.x"), "2");
   EXPECT_EQ(store_->GetXattr(f, "user.y")->size(), 1000u);
   EXPECT_EQ(store_->ListXattr(f)->size(), 2u);
-  EXPECT_EQ(store_->SetXattr(f, "user.big", std::string(65537, 'x'), 0).errno_value(), E2BIG);
-  EXPECT_EQ(store_->SetXattr(f, std::string(256, 'n'), "v", 0).code(), Code::kRange);
-  ASSERT_TRUE(store_->RemoveXattr(f, "user.x").ok());
-  EXPECT_EQ(store_->RemoveXattr(f, "user.x").code(), Code::kNoData);
+  EXPECT_EQ(SetXattr(store_.get(), f, "user.big", std::string(65537, 'x'), 0).errno_value(), E2BIG);
+  EXPECT_EQ(SetXattr(store_.get(), f, std::string(256, 'n'), "v", 0).code(), Code::kRange);
+  ASSERT_TRUE(RemoveXattr(store_.get(), f, "user.x").ok());
+  EXPECT_EQ(RemoveXattr(store_.get(), f, "user.x").code(), Code::kNoData);
   EXPECT_EQ(store_->ListXattr(f)->size(), 1u);
   EXPECT_EQ(store_->GetXattr(999, "user.x").status().code(), Code::kNotFound);
   ExpectClean();
@@ -253,7 +256,7 @@ TEST_F(NamespaceTest, AMutationReturnsOnlyAfterItsLogSync) {
   EXPECT_EQ(store_->wal_syncs(), before + 1) << "a read with nothing pending syncs nothing";
   EXPECT_EQ(MkCode(1, "f", S_IFREG | 0644), Code::kExists);
   EXPECT_EQ(store_->wal_syncs(), before + 1) << "a refused mutation writes nothing";
-  ASSERT_TRUE(store_->Unlink(1, "f", false).ok());
+  ASSERT_TRUE(Unlink(store_.get(), 1, "f", false).ok());
   EXPECT_EQ(store_->wal_syncs(), before + 2);
 }
 
@@ -271,7 +274,7 @@ TEST_F(NamespaceTest, ConcurrentMutationsShareLogSyncs) {
         req.set_parent(1);
         req.set_name("t" + std::to_string(t) + "-" + std::to_string(i));
         req.set_mode(S_IFREG | 0644);
-        if (!store_->MakeNode(req).ok()) failed++;
+        if (!MakeNode(store_.get(), req).ok()) failed++;
       }
     });
   }
@@ -291,8 +294,8 @@ TEST_F(NamespaceTest, ReopenKeepsEverything) {
   uint32_t p = AddPair("p1", 16 * kMiB);
   uint64_t d = Mk(1, "d", S_IFDIR | 0755);
   uint64_t f = Mk(d, "f", S_IFREG | 0644);
-  ASSERT_TRUE(store_->Allocate(f, 0, 3 * 4096, true).ok());
-  ASSERT_TRUE(store_->SetXattr(f, "user.k", "v", 0).ok());
+  ASSERT_TRUE(Allocate(store_.get(), f, 0, 3 * 4096, true).ok());
+  ASSERT_TRUE(SetXattr(store_.get(), f, "user.k", "v", 0).ok());
   Reopen();
   EXPECT_EQ(store_->Lookup(d, "f")->attr().ino(), f);
   EXPECT_EQ(A(f).size(), 3 * 4096u);
@@ -308,13 +311,13 @@ TEST_F(NamespaceTest, ReopenKeepsEverything) {
 }
 
 TEST_F(ExtentTest, SmallFileTakesOneBlockAndFreedBlocksAreReused) {
-  EXPECT_EQ(store_->Allocate(Mk(1, "early", S_IFREG | 0644), 0, 1, true).status().code(),
+  EXPECT_EQ(Allocate(store_.get(), Mk(1, "early", S_IFREG | 0644), 0, 1, true).status().code(),
             Code::kNoSpace);
   uint32_t p = AddPair("p1", 16 * kMiB);
   uint64_t early = store_->Lookup(1, "early")->attr().ino();
-  ASSERT_TRUE(store_->Allocate(early, 0, 1, false).ok());  // re-laid out over the new pair
+  ASSERT_TRUE(Allocate(store_.get(), early, 0, 1, false).ok());  // re-laid out over the new pair
   uint64_t f = Mk(1, "f", S_IFREG | 0644);
-  auto r = store_->Allocate(f, 0, 100, false);
+  auto r = Allocate(store_.get(), f, 0, 100, false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->extents.size(), 1u);
   EXPECT_EQ(r->extents[0].length(), 4096u);
@@ -323,17 +326,17 @@ TEST_F(ExtentTest, SmallFileTakesOneBlockAndFreedBlocksAreReused) {
   EXPECT_EQ(r->attr.blocks(), 8u);
   EXPECT_EQ(r->attr.size(), 0u);
   EXPECT_EQ(store_->PairList()[0].free(), 16 * kMiB - 2 * 4096);
-  auto c = store_->Commit(f, {[] { ByteRange b; b.set_offset(0); b.set_length(100); return b; }()},
+  auto c = Commit(store_.get(), f, {[] { ByteRange b; b.set_offset(0); b.set_length(100); return b; }()},
                           100, 555);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->attr().size(), 100u);
   EXPECT_EQ(c->attr().mtime_ns(), 555);
   EXPECT_TRUE(store_->GetExtents(f, 0, 4096)->extents[0].written());
   const uint64_t dev = r->extents[0].dev_offset();
-  ASSERT_TRUE(store_->Unlink(1, "f", false).ok());
+  ASSERT_TRUE(Unlink(store_.get(), 1, "f", false).ok());
   EXPECT_EQ(store_->PairList()[0].free(), 16 * kMiB - 4096);
   uint64_t g = Mk(1, "g", S_IFREG | 0644);
-  auto r2 = store_->Allocate(g, 0, 4096, false);
+  auto r2 = Allocate(store_.get(), g, 0, 4096, false);
   ASSERT_TRUE(r2.ok());
   EXPECT_EQ(r2->extents[0].dev_offset(), dev);
   EXPECT_FALSE(r2->extents[0].written());  // reads zeros, never f's bytes
@@ -347,8 +350,8 @@ TEST_F(ExtentTest, ReadDirGivesTheMapsOfSmallFilesOnlyWhenAsked) {
   uint64_t big = Mk(d, "big", S_IFREG | 0644);
   Mk(d, "empty", S_IFREG | 0644);
   Mk(d, "sub", S_IFDIR | 0755);
-  ASSERT_TRUE(store_->Allocate(small, 0, 5000, true).ok());
-  ASSERT_TRUE(store_->Allocate(big, 0, 200000, true).ok());
+  ASSERT_TRUE(Allocate(store_.get(), small, 0, 5000, true).ok());
+  ASSERT_TRUE(Allocate(store_.get(), big, 0, 200000, true).ok());
   auto with = store_->ReadDir(d, "", 0, 64 << 10);
   ASSERT_TRUE(with.ok()) << with.status().ToString();
   ASSERT_EQ(with->entries.size(), 4u);
@@ -376,7 +379,7 @@ TEST_F(ExtentTest, StripesAcrossPairsMergesAndCommitSplits) {
   ASSERT_EQ(layout.pairs_size(), 2);
   // Grows in pieces: each piece extends the previous extent contiguously.
   for (uint64_t off = 0; off < 3 * kMiB; off += 256 << 10) {
-    ASSERT_TRUE(store_->Allocate(f, off, 256 << 10, true).ok());
+    ASSERT_TRUE(Allocate(store_.get(), f, off, 256 << 10, true).ok());
   }
   auto all = store_->GetExtents(f, 0, 0);
   ASSERT_TRUE(all.ok());
@@ -393,7 +396,7 @@ TEST_F(ExtentTest, StripesAcrossPairsMergesAndCommitSplits) {
   ByteRange mid;
   mid.set_offset(kMiB + 8192);
   mid.set_length(8192);
-  ASSERT_TRUE(store_->Commit(f, {mid}, 0, 0).ok());
+  ASSERT_TRUE(Commit(store_.get(), f, {mid}, 0, 0).ok());
   auto u1 = store_->GetExtents(f, kMiB, kMiB);
   ASSERT_EQ(u1->extents.size(), 3u);
   EXPECT_FALSE(u1->extents[0].written());
@@ -403,32 +406,32 @@ TEST_F(ExtentTest, StripesAcrossPairsMergesAndCommitSplits) {
   ByteRange whole;
   whole.set_offset(kMiB);
   whole.set_length(kMiB);
-  ASSERT_TRUE(store_->Commit(f, {whole}, 0, 0).ok());
+  ASSERT_TRUE(Commit(store_.get(), f, {whole}, 0, 0).ok());
   EXPECT_EQ(store_->GetExtents(f, kMiB, 1)->extents.size(), 1u);
   // Commit where nothing is allocated.
   ByteRange hole;
   hole.set_offset(5 * kMiB);
   hole.set_length(10);
-  EXPECT_EQ(store_->Commit(f, {hole}, 0, 0).status().code(), Code::kInvalid);
+  EXPECT_EQ(Commit(store_.get(), f, {hole}, 0, 0).status().code(), Code::kInvalid);
   // Allocate returns existing extents unclipped; size never shrinks.
-  auto again = store_->Allocate(f, kMiB + 100, 10, true);
+  auto again = Allocate(store_.get(), f, kMiB + 100, 10, true);
   ASSERT_TRUE(again.ok());
   ASSERT_EQ(again->extents.size(), 1u);
   EXPECT_EQ(again->extents[0].file_offset(), kMiB);
   EXPECT_EQ(again->attr.size(), 3 * kMiB);
-  EXPECT_EQ(store_->Allocate(1, 0, 10, false).status().code(), Code::kInvalid);
+  EXPECT_EQ(Allocate(store_.get(), 1, 0, 10, false).status().code(), Code::kInvalid);
   ExpectClean();
 }
 
 TEST_F(ExtentTest, TruncateFreesBlocksPastTheEnd) {
   AddPair("p1", 16 * kMiB);
   uint64_t f = Mk(1, "f", S_IFREG | 0644);
-  ASSERT_TRUE(store_->Allocate(f, 0, 2 * kMiB, true).ok());
+  ASSERT_TRUE(Allocate(store_.get(), f, 0, 2 * kMiB, true).ok());
   SetAttrRequest req;
   req.set_ino(f);
   req.set_set_size(true);
   req.set_size(5000);
-  auto r = store_->SetAttr(req);
+  auto r = SetAttr(store_.get(), req);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->attr().size(), 5000u);
   EXPECT_EQ(r->attr().blocks(), 8192u / 512);
@@ -437,11 +440,11 @@ TEST_F(ExtentTest, TruncateFreesBlocksPastTheEnd) {
   EXPECT_EQ(ext->extents[0].length(), 8192u);
   EXPECT_EQ(store_->PairList()[0].free(), 16 * kMiB - 8192);
   req.set_size(10 * kMiB);  // truncate up only sets the size
-  ASSERT_TRUE(store_->SetAttr(req).ok());
+  ASSERT_TRUE(SetAttr(store_.get(), req).ok());
   EXPECT_EQ(store_->GetExtents(f, 0, 0)->extents.size(), 1u);
   EXPECT_EQ(A(f).size(), 10 * kMiB);
   req.set_size(0);
-  ASSERT_TRUE(store_->SetAttr(req).ok());
+  ASSERT_TRUE(SetAttr(store_.get(), req).ok());
   EXPECT_EQ(store_->GetExtents(f, 0, 0)->extents.size(), 0u);
   EXPECT_EQ(store_->PairList()[0].free(), 16 * kMiB);
   ExpectClean();
@@ -452,7 +455,7 @@ TEST_F(ExtentTest, NoSpaceLeavesNothingChanged) {
   AddPair("p2", 1 * kMiB);
   uint64_t f = Mk(1, "f", S_IFREG | 0644);
   auto before = store_->PairList();
-  auto r = store_->Allocate(f, 0, 6 * kMiB, true);  // needs 3 MiB on one of them
+  auto r = Allocate(store_.get(), f, 0, 6 * kMiB, true);  // needs 3 MiB on one of them
   EXPECT_EQ(r.status().code(), Code::kNoSpace);
   auto after = store_->PairList();
   for (size_t i = 0; i < before.size(); i++) EXPECT_EQ(before[i].free(), after[i].free());
@@ -473,7 +476,7 @@ TEST_F(ExtentTest, AFullPairSpillsToAnotherAndEveryByteCanBeAllocated) {
   const uint32_t p1 = AddPair("p1", 4 * kMiB);
   const uint32_t p2 = AddPair("p2", 1 * kMiB);
   uint64_t f = Mk(1, "f", S_IFREG | 0644);
-  auto r = store_->Allocate(f, 0, 4 * kMiB, true);
+  auto r = Allocate(store_.get(), f, 0, 4 * kMiB, true);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   auto all = store_->GetExtents(f, 0, 0);
   uint64_t on[3] = {0, 0, 0};
@@ -483,9 +486,9 @@ TEST_F(ExtentTest, AFullPairSpillsToAnotherAndEveryByteCanBeAllocated) {
   // A unit larger than any pair's free space is split over the pairs.
   uint64_t g = Mk(1, "g", S_IFREG | 0644);
   ASSERT_EQ(store_->PairList()[0].free() + store_->PairList()[1].free(), 1 * kMiB);
-  ASSERT_TRUE(store_->Allocate(g, 0, 1 * kMiB, true).ok());
+  ASSERT_TRUE(Allocate(store_.get(), g, 0, 1 * kMiB, true).ok());
   EXPECT_EQ(store_->StatFs().free_blocks(), 0u);
-  EXPECT_EQ(store_->Allocate(g, kMiB, 4096, true).status().code(), Code::kNoSpace);
+  EXPECT_EQ(Allocate(store_.get(), g, kMiB, 4096, true).status().code(), Code::kNoSpace);
   FsckReply fsck = store_->Fsck();
   EXPECT_TRUE(fsck.problems().empty()) << fsck.problems(0);
   EXPECT_GT(fsck.spilled_extents(), 0u);
@@ -503,7 +506,7 @@ TEST_F(ExtentTest, CreateWithPreallocateTakesSpaceInTheSameChangeAndTrimGivesItB
     req.set_name(name);
     req.set_mode(mode);
     req.set_preallocate(prealloc);
-    return store_->MakeNode(req, nullptr, extents);
+    return MakeNode(store_.get(), req, nullptr, extents);
   };
   std::vector<Extent> got;
   auto r = make("f", S_IFREG | 0644, 64 << 10, &got);
@@ -530,7 +533,7 @@ TEST_F(ExtentTest, CreateWithPreallocateTakesSpaceInTheSameChangeAndTrimGivesItB
   t.set_offset(0);
   t.set_length(64 << 10);
   EXPECT_EQ(r->attr().alloc_gen(), 1u);
-  auto c = store_->Commit(f, {w}, 4096, 0, {t}, r->attr().alloc_gen());
+  auto c = Commit(store_.get(), f, {w}, 4096, 0, {t}, r->attr().alloc_gen());
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->attr().blocks(), 8u);
   ext = store_->GetExtents(f, 0, 0);
@@ -559,12 +562,12 @@ TEST_F(ExtentTest, TrimFreesUnwrittenSpacePastTheEndOnly) {
     req.set_name(name);
     req.set_mode(S_IFREG | 0644);
     req.set_preallocate(64 << 10);
-    auto r = store_->MakeNode(req);
+    auto r = MakeNode(store_.get(), req);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->attr().ino() : 0;
   };
   auto trim = [](uint64_t ino, uint64_t gen = 1) {
-    FileTrim t;
+    FileRelease t;
     t.set_ino(ino);
     t.set_alloc_gen(gen);
     ByteRange* r = t.add_ranges();
@@ -576,11 +579,11 @@ TEST_F(ExtentTest, TrimFreesUnwrittenSpacePastTheEndOnly) {
   ByteRange w;
   w.set_offset(0);
   w.set_length(8192);
-  ASSERT_TRUE(store_->Commit(written, {w}, 8192, 0).ok());
-  ASSERT_TRUE(store_->Unlink(1, "gone", false).ok());
+  ASSERT_TRUE(Commit(store_.get(), written, {w}, 8192, 0).ok());
+  ASSERT_TRUE(Unlink(store_.get(), 1, "gone", false).ok());
   EXPECT_EQ(store_->PairList()[0].free(), 16 * kMiB - 2 * (64 << 10));
 
-  ASSERT_TRUE(store_->Trim({trim(empty), trim(written), trim(gone)}).ok());
+  ASSERT_TRUE(Trim(store_.get(), {trim(empty), trim(written), trim(gone)}).ok());
   EXPECT_EQ(store_->GetExtents(empty, 0, 0)->extents.size(), 0u);
   EXPECT_EQ(A(empty).blocks(), 0u);
   auto ext = store_->GetExtents(written, 0, 0);
@@ -592,7 +595,7 @@ TEST_F(ExtentTest, TrimFreesUnwrittenSpacePastTheEndOnly) {
   ExpectClean();
 
   // Giving back twice changes nothing more.
-  ASSERT_TRUE(store_->Trim({trim(empty), trim(written)}).ok());
+  ASSERT_TRUE(Trim(store_.get(), {trim(empty), trim(written)}).ok());
   EXPECT_EQ(store_->PairList()[0].free(), 16 * kMiB - 8192);
   Reopen();  // not synced by itself: either state is consistent
   ExpectClean();
@@ -600,18 +603,18 @@ TEST_F(ExtentTest, TrimFreesUnwrittenSpacePastTheEndOnly) {
   // Another client's Allocate over the space (to write into it) moves the
   // file's alloc_gen on: the creator's trim no longer frees it.
   const uint64_t claimed = make("claimed");
-  auto a = store_->Allocate(claimed, 0, 4096, false);
+  auto a = Allocate(store_.get(), claimed, 0, 4096, false);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->attr.alloc_gen(), 2u);
-  ASSERT_TRUE(store_->Trim({trim(claimed, 1)}).ok());
+  ASSERT_TRUE(Trim(store_.get(), {trim(claimed, 1)}).ok());
   EXPECT_EQ(store_->GetExtents(claimed, 0, 0)->extents.size(), 1u);
   EXPECT_EQ(store_->GetExtents(claimed, 0, 0)->extents[0].length(), 64u << 10);
   ByteRange all;
   all.set_offset(0);
   all.set_length(64 << 10);
-  ASSERT_TRUE(store_->Commit(claimed, {}, 0, 0, {all}, 1).ok());  // nor its commit
+  ASSERT_TRUE(Commit(store_.get(), claimed, {}, 0, 0, {all}, 1).ok());  // nor its commit
   EXPECT_EQ(store_->GetExtents(claimed, 0, 0)->extents.size(), 1u);
-  ASSERT_TRUE(store_->Trim({trim(claimed, 2)}).ok());  // the claimer's is applied
+  ASSERT_TRUE(Trim(store_.get(), {trim(claimed, 2)}).ok());  // the claimer's is applied
   EXPECT_EQ(store_->GetExtents(claimed, 0, 0)->extents.size(), 0u);
   EXPECT_EQ(store_->PairList()[0].free(), 16 * kMiB - 8192);
   ExpectClean();
@@ -619,7 +622,7 @@ TEST_F(ExtentTest, TrimFreesUnwrittenSpacePastTheEndOnly) {
 
 TEST_F(ExtentTest, CreateWithPreallocateOnAFullPairStillCreatesTheFile) {
   AddPair("p1", 1 * kMiB);
-  ASSERT_TRUE(store_->Allocate(Mk(1, "all", S_IFREG | 0644), 0, kMiB, true).ok());
+  ASSERT_TRUE(Allocate(store_.get(), Mk(1, "all", S_IFREG | 0644), 0, kMiB, true).ok());
   ASSERT_EQ(store_->PairList()[0].free(), 0u);
   MakeNodeRequest req;
   req.set_parent(1);
@@ -627,12 +630,12 @@ TEST_F(ExtentTest, CreateWithPreallocateOnAFullPairStillCreatesTheFile) {
   req.set_mode(S_IFREG | 0644);
   req.set_preallocate(4096);
   std::vector<Extent> got;
-  auto r = store_->MakeNode(req, nullptr, &got);
+  auto r = MakeNode(store_.get(), req, nullptr, &got);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(got.empty());
   EXPECT_EQ(r->attr().blocks(), 0u);
   EXPECT_TRUE(store_->Lookup(1, "f").ok());
-  EXPECT_EQ(store_->Allocate(r->attr().ino(), 0, 1, false).status().code(), Code::kNoSpace);
+  EXPECT_EQ(Allocate(store_.get(), r->attr().ino(), 0, 1, false).status().code(), Code::kNoSpace);
   ExpectClean();
 }
 
@@ -652,18 +655,18 @@ TEST_F(ExtentTest, RandomOperationsKeepTheCheckerClean) {
       req.set_parent(parent);
       req.set_name(name);
       req.set_mode(S_IFDIR | 0755);
-      auto r = store_->MakeNode(req);
+      auto r = MakeNode(store_.get(), req);
       if (r.ok()) dirs.push_back({r->attr().ino(), name});
     } else if (op <= 2) {
       MakeNodeRequest req;
       req.set_parent(parent);
       req.set_name(name);
       req.set_mode(S_IFREG | 0644);
-      if (store_->MakeNode(req).ok()) files.push_back({parent, name});
+      if (MakeNode(store_.get(), req).ok()) files.push_back({parent, name});
     } else if (op == 3 && !files.empty()) {
       auto& [fp, fn] = files[rng() % files.size()];
       auto l = store_->Lookup(fp, fn);
-      if (l.ok()) store_->Allocate(l->attr().ino(), rng() % (3 * kMiB), rng() % kMiB, true);
+      if (l.ok()) Allocate(store_.get(), l->attr().ino(), rng() % (3 * kMiB), rng() % kMiB, true);
     } else if (op == 4 && !files.empty()) {
       auto& [fp, fn] = files[rng() % files.size()];
       auto l = store_->Lookup(fp, fn);
@@ -672,11 +675,11 @@ TEST_F(ExtentTest, RandomOperationsKeepTheCheckerClean) {
         req.set_ino(l->attr().ino());
         req.set_set_size(true);
         req.set_size(rng() % (2 * kMiB));
-        store_->SetAttr(req);
+        SetAttr(store_.get(), req);
       }
     } else if (op == 5 && !files.empty()) {
       auto& [fp, fn] = files[rng() % files.size()];
-      store_->Unlink(fp, fn, false);
+      Unlink(store_.get(), fp, fn, false);
     } else if (op == 6) {
       Ren(dirs[rng() % dirs.size()].first, "n" + std::to_string(rng() % 40), parent, name,
           rng() % 3 == 0 ? RENAME_EXCHANGE : 0);
@@ -694,12 +697,12 @@ TEST_F(ExtentTest, RandomOperationsKeepTheCheckerClean) {
             w.push_back(b);
           }
         }
-        auto c = store_->Commit(l->attr().ino(), w, 0, 0);
+        auto c = Commit(store_.get(), l->attr().ino(), w, 0, 0);
         ASSERT_TRUE(c.ok()) << c.status().ToString();
-        store_->Link(l->attr().ino(), parent, name);
+        Link(store_.get(), l->attr().ino(), parent, name);
       }
     }
-    if (op == 8) store_->Unlink(parent, name, true);
+    if (op == 8) Unlink(store_.get(), parent, name, true);
     (void)dp;
     (void)dn;
   }

@@ -5,9 +5,12 @@
 #include "meta/meta_store.h"
 #include "meta/pair_authority.h"
 #include "meta_test_util.h"
+#include "store_calls.h"
 
 namespace scalefs::meta {
 namespace {
+
+using namespace ::scalefs::meta::testing;  // the store_calls.h shapes
 
 class PairAuthorityTest : public ::testing::Test {
  protected:
