@@ -76,7 +76,8 @@ grpc::Status MetaService::ReadDir(grpc::ServerContext*, const ReadDirRequest* re
 }
 
 grpc::Status MetaService::SetXattr(grpc::ServerContext*, const SetXattrRequest* req, Empty*) {
-  return ToGrpc(store_->SetXattr(req->ino(), req->name(), req->value(), req->flags()));
+  return ToGrpc(
+      store_->SetXattr(req->ino(), req->name(), req->value(), req->flags(), req->acl_kill_sgid()));
 }
 
 grpc::Status MetaService::GetXattr(grpc::ServerContext*, const XattrRequest* req,

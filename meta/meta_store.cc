@@ -17,6 +17,7 @@
 #include "meta/keys.h"
 #include "meta/prefix_iterator.h"
 #include "meta/meta_checker.h"
+#include "meta/posix_acl.h"
 
 
 namespace scalefs::meta {
@@ -401,7 +402,19 @@ Result<InodeRecord> MetaStore::SetAttr(const SetAttrRequest& req) {
   InodeRecord* rec = *r;
   Attr* a = rec->mutable_attr();
   const int64_t now = NowNs();
-  if (req.set_mode()) a->set_mode((a->mode() & S_IFMT) | (req.mode() & 07777));
+  if (req.set_mode()) {
+    a->set_mode((a->mode() & S_IFMT) | (req.mode() & 07777));
+    // A stored access ACL follows the new mode (posix_acl_chmod).
+    std::string acl;
+    const std::string key = XattrKey(req.ino(), kAclAccessXattr);
+    rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), key, &acl);
+    if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "read ACL of " + InoStr(req.ino()));
+    if (gs.ok()) {
+      Result<std::string> changed = ChmodAclXattr(acl, a->mode());
+      if (!changed.ok()) return changed.status().Annotate(InoStr(req.ino()));
+      txn.batch.Put(key, *changed);
+    }
+  }
   if (req.set_uid()) a->set_uid(req.uid());
   if (req.set_gid()) a->set_gid(req.gid());
   if (req.set_size()) {
@@ -482,6 +495,17 @@ Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req, Attr* parent
   }
   if (existing.status().code() != Status::Code::kNotFound) return existing.status();
 
+  // The parent's default ACL or else the umask decides the permissions (posix_acl_create).
+  std::string parent_acl;
+  rocksdb::Status gs =
+      db_->Get(rocksdb::ReadOptions(), XattrKey(req.parent(), kAclDefaultXattr), &parent_acl);
+  if (!gs.ok() && !gs.IsNotFound()) {
+    return FromRocks(gs, "read default ACL of " + InoStr(req.parent()));
+  }
+  Result<InheritedAcl> inherited =
+      InheritAcl(gs.ok() ? &parent_acl : nullptr, type | (req.mode() & 07777), req.umask());
+  if (!inherited.ok()) return inherited.status().Annotate(InoStr(req.parent()));
+
   const uint64_t ino = next_ino_++;
   txn.batch.Put(std::string(kNextInoKey), EncodeU64(next_ino_));
   const int64_t now = NowNs();
@@ -489,7 +513,11 @@ Result<InodeRecord> MetaStore::MakeNode(const MakeNodeRequest& req, Attr* parent
   txn.inode_delta++;
   Attr* a = rec->mutable_attr();
   a->set_ino(ino);
-  a->set_mode(type | (req.mode() & 07777));
+  a->set_mode(inherited->mode);
+  if (!inherited->access.empty()) txn.batch.Put(XattrKey(ino, kAclAccessXattr), inherited->access);
+  if (!inherited->default_acl.empty()) {
+    txn.batch.Put(XattrKey(ino, kAclDefaultXattr), inherited->default_acl);
+  }
   a->set_nlink(type == S_IFDIR ? 2 : 1);
   a->set_uid(req.uid());
   a->set_gid(req.gid());
@@ -818,7 +846,7 @@ Result<DirPage> MetaStore::ReadDir(uint64_t ino, const std::string& after, uint3
 }
 
 Status MetaStore::SetXattr(uint64_t ino, const std::string& name, const std::string& value,
-                           uint32_t flags) {
+                           uint32_t flags, bool acl_kill_sgid) {
   if (name.empty()) return Status::Invalid("empty xattr name");
   if (name.size() > kMaxNameLength) return Status::Range("xattr name too long");
   if (value.size() > kMaxXattrValue) {
@@ -829,6 +857,19 @@ Status MetaStore::SetXattr(uint64_t ino, const std::string& name, const std::str
   Txn txn(db_.get());
   Result<InodeRecord*> r = txn.Inode(ino);
   if (!r.ok()) return r.status();
+  if (IsAclXattr(name)) {
+    // The kernel ignores the flags for ACLs (vfs_set_acl); so does meta.
+    Result<AclXattrChange> c = SetAclXattr(name, value, (*r)->attr().mode(), acl_kill_sgid);
+    if (!c.ok()) return c.status().Annotate(Quote(name) + " of " + InoStr(ino));
+    if (c->value) {
+      txn.batch.Put(XattrKey(ino, name), *c->value);
+    } else {
+      txn.batch.Delete(XattrKey(ino, name));
+    }
+    (*r)->mutable_attr()->set_mode(c->mode);
+    (*r)->mutable_attr()->set_ctime_ns(NowNs());
+    return ApplyLocked(&txn);
+  }
   std::string old;
   const bool exists = db_->Get(rocksdb::ReadOptions(), XattrKey(ino, name), &old).ok();
   if ((flags & XATTR_CREATE) && exists) {
@@ -871,6 +912,9 @@ Status MetaStore::RemoveXattr(uint64_t ino, const std::string& name) {
   if (!r.ok()) return r.status();
   std::string v;
   if (!db_->Get(rocksdb::ReadOptions(), XattrKey(ino, name), &v).ok()) {
+    // Removing an ACL there is none of succeeds, as on ext4. The mode stays
+    // either way: it is what the access ACL's base entries were.
+    if (IsAclXattr(name)) return Status::OK();
     return Status::NoData("no xattr " + Quote(name) + " on " + InoStr(ino));
   }
   txn.batch.Delete(XattrKey(ino, name));

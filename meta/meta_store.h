@@ -61,8 +61,10 @@ class MetaStore {
   Result<DirPage> ReadDir(uint64_t ino, const std::string& after, uint32_t limit,
                           uint64_t extents_max_size = 0);
 
+  // The ACL xattrs (meta/posix_acl.h) are checked and keep the mode in step
+  // in the same batch; `acl_kill_sgid` as in SetXattrRequest.
   Status SetXattr(uint64_t ino, const std::string& name, const std::string& value,
-                  uint32_t flags);
+                  uint32_t flags, bool acl_kill_sgid = false);
   Result<std::string> GetXattr(uint64_t ino, const std::string& name);
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
   Status RemoveXattr(uint64_t ino, const std::string& name);
