@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/layout.h"
+#include "fsd/caller.h"
 #include "fsd/early_read.h"
 
 namespace scalefs {
@@ -98,6 +99,8 @@ void ReplyError(fuse_req_t req, const Status& s) {
 
 // File capabilities are not stored: see OpGetXattr.
 constexpr std::string_view kCapabilityXattr = "security.capability";
+// Meta keeps the mode in step with it (meta/posix_acl.h).
+constexpr std::string_view kAclAccessXattr = "system.posix_acl_access";
 
 bool NameTooLong(fuse_req_t req, const char* name) {
   if (strlen(name) <= kMaxNameLength) return false;
@@ -135,6 +138,7 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
   // caller's.
   m.set_uid(ctx->uid);
   m.set_gid(ctx->gid);
+  m.set_umask(ctx->umask);  // meta applies it, or the parent's default ACL (OpInit)
   if (target != nullptr) m.set_symlink_target(target);
   Self(req)->Changed(parent);
   Self(req)->lookups().NameChanged(parent, name);
@@ -152,9 +156,16 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->time_gran = 1;
-  // Locks go to this process and on to meta, which holds them cluster-wide.
+  // POSIX ACLs: the kernel checks them (the mount has default_permissions),
+  // reading system.posix_acl_access for callers that do not own the file
+  // (cached as long as the attr), and leaves the umask to meta, which applies
+  // it where no default ACL of the parent decides instead. The umask sent
+  // along is the caller's either way (a kernel without DONT_MASK applied it
+  // already, and twice is the same). Locks go to this process and on to
+  // meta, which holds them cluster-wide.
   const unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
                         FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
+                        FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK |
                         FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS;
   conn->want |= want & conn->capable;
   // Several clients share files: no writeback cache, and O_TRUNC comes as a
@@ -380,6 +391,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   m.set_mode(S_IFREG | (mode & 07777));
   m.set_uid(ctx->uid);
   m.set_gid(ctx->gid);
+  m.set_umask(ctx->umask);
   const bool writer = Writable(fi);
   if (writer) m.set_preallocate(kCreatePreallocate);
   m.set_open(true);  // the handle this create returns
@@ -612,7 +624,15 @@ void OpSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
   if (std::string_view(name) == kCapabilityXattr) return (void)fuse_reply_err(req, EOPNOTSUPP);
   Self(req)->Changed(ino);
   if (strlen(name) > XATTR_NAME_MAX) return (void)fuse_reply_err(req, ERANGE);
-  Status s = Self(req)->meta()->SetXattr(ino, name, std::string(value, size), flags);
+  // An access ACL sets the mode, and clears setgid for a caller outside the
+  // file's group without CAP_FSETID, which meta cannot tell.
+  bool kill_sgid = false;
+  if (std::string_view(name) == kAclAccessXattr) {
+    auto r = Self(req)->meta()->GetAttr(ino);
+    if (!r.ok()) return ReplyError(req, r.status());
+    kill_sgid = (r->attr().mode() & S_ISGID) != 0 && !InGroupOrCapable(req, r->attr().gid());
+  }
+  Status s = Self(req)->meta()->SetXattr(ino, name, std::string(value, size), flags, kill_sgid);
   if (!s.ok() && s.code() != Status::Code::kExists && s.code() != Status::Code::kNoData) {
     LOG(WARNING) << s.ToString();
   }
@@ -655,8 +675,8 @@ void OpRemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
 }
 
 void OpAccess(fuse_req_t req, fuse_ino_t ino, int mask) {
-  // Mounted with default_permissions: the kernel checks modes; this only
-  // answers whether the inode exists.
+  // Mounted with default_permissions: the kernel checks modes and ACLs;
+  // this only answers whether the inode exists.
   auto r = Self(req)->meta()->GetAttr(ino);
   fuse_reply_err(req, r.ok() ? 0 : r.status().errno_value());
 }

@@ -190,12 +190,13 @@ Result<std::vector<meta::DirEntry>> MetaClient::ReadDirAll(uint64_t ino, size_t 
 }
 
 Status MetaClient::SetXattr(uint64_t ino, const std::string& name, const std::string& value,
-                            uint32_t flags) {
+                            uint32_t flags, bool acl_kill_sgid) {
   meta::SetXattrRequest req;
   req.set_ino(ino);
   req.set_name(name);
   req.set_value(value);
   req.set_flags(flags);
+  req.set_acl_kill_sgid(acl_kill_sgid);
   meta::Empty rep;
   return Mutate("SetXattr", &req, [&](grpc::ClientContext* c) { return stub_->SetXattr(c, req, &rep); });
 }

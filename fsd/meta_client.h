@@ -50,7 +50,7 @@ class MetaClient {
   Result<std::vector<meta::DirEntry>> ReadDirAll(uint64_t ino, size_t max_entries = SIZE_MAX,
                                                  uint64_t extents_max_size = 0);
   Status SetXattr(uint64_t ino, const std::string& name, const std::string& value,
-                  uint32_t flags);
+                  uint32_t flags, bool acl_kill_sgid = false);
   Result<std::string> GetXattr(uint64_t ino, const std::string& name);
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
   Status RemoveXattr(uint64_t ino, const std::string& name);

@@ -1,5 +1,6 @@
 // The attribute operations of MetaStore: setattr (chmod, chown, utimes and
-// truncate, which frees the blocks past the new end) and extended attributes.
+// truncate, which frees the blocks past the new end) and extended attributes,
+// POSIX ACLs among them (meta/posix_acl.h keeps them and the mode in step).
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
@@ -8,6 +9,7 @@
 #include "common/layout.h"
 #include "meta/keys.h"
 #include "meta/meta_store.h"
+#include "meta/posix_acl.h"
 #include "meta/prefix_iterator.h"
 #include "meta/txn.h"
 
@@ -27,7 +29,19 @@ Status MetaStore::DoSetAttr(Txn* txn, const SetAttrRequest& req, AttrReply* repl
   InodeRecord* rec = *r;
   Attr* a = rec->mutable_attr();
   const int64_t now = NowNs();
-  if (req.set_mode()) a->set_mode((a->mode() & S_IFMT) | (req.mode() & 07777));
+  if (req.set_mode()) {
+    a->set_mode((a->mode() & S_IFMT) | (req.mode() & 07777));
+    // A stored access ACL follows the new mode (posix_acl_chmod).
+    std::string acl;
+    const std::string key = XattrKey(req.ino(), kAclAccessXattr);
+    rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), key, &acl);
+    if (!gs.ok() && !gs.IsNotFound()) return FromRocks(gs, "read ACL of " + InoStr(req.ino()));
+    if (gs.ok()) {
+      Result<std::string> changed = ChmodAclXattr(acl, a->mode());
+      if (!changed.ok()) return changed.status().Annotate(InoStr(req.ino()));
+      txn->batch.Put(key, *changed);
+    }
+  }
   if (req.set_uid()) a->set_uid(req.uid());
   if (req.set_gid()) a->set_gid(req.gid());
   if (req.set_size()) {
@@ -95,6 +109,20 @@ Status MetaStore::DoSetXattr(Txn* txn, const SetXattrRequest& req) {
   }
   Result<InodeRecord*> r = txn->Inode(ino);
   if (!r.ok()) return r.status();
+  if (IsAclXattr(name)) {
+    // The kernel ignores the flags for ACLs (vfs_set_acl); so does meta.
+    Result<AclXattrChange> c =
+        SetAclXattr(name, value, (*r)->attr().mode(), req.acl_kill_sgid());
+    if (!c.ok()) return c.status().Annotate(Quote(name) + " of " + InoStr(ino));
+    if (c->value) {
+      txn->batch.Put(XattrKey(ino, name), *c->value);
+    } else {
+      txn->batch.Delete(XattrKey(ino, name));
+    }
+    (*r)->mutable_attr()->set_mode(c->mode);
+    (*r)->mutable_attr()->set_ctime_ns(NowNs());
+    return Status::OK();
+  }
   std::string old;
   const bool exists = db_->Get(rocksdb::ReadOptions(), XattrKey(ino, name), &old).ok();
   if ((flags & XATTR_CREATE) && exists) {
@@ -141,6 +169,9 @@ Status MetaStore::DoRemoveXattr(Txn* txn, const XattrRequest& req) {
   if (!r.ok()) return r.status();
   std::string v;
   if (!db_->Get(rocksdb::ReadOptions(), XattrKey(ino, name), &v).ok()) {
+    // Removing an ACL there is none of succeeds, as on ext4. The mode stays
+    // either way: it is what the access ACL's base entries were.
+    if (IsAclXattr(name)) return Status::OK();
     return Status::NoData("no xattr " + Quote(name) + " on " + InoStr(ino));
   }
   txn->batch.Delete(XattrKey(ino, name));

@@ -316,14 +316,12 @@ Status MetaStore::Release(const ReleaseRequest& req) {
   // allocated past the end of the files: nothing waits for this sync.
   txn.needs_sync = false;
   for (const FileRelease& f : req.files()) {
-    Status s = GiveBackLocked(&txn, f);
+    // The last handle of the file on that client closed: an orphan nobody
+    // holds open any more goes, with all its space.
+    const bool last = req.session() != 0 && sessions_.DropOpen(req.session(), f.ino());
+    Status s = last && orphans_.count(f.ino()) ? DeleteInode(&txn, f.ino())
+                                               : GiveBackLocked(&txn, f);
     if (!s.ok()) return AbandonLocked(txn, s);
-    if (req.session() == 0) continue;
-    // The last handle of the file on that client closed.
-    if (sessions_.DropOpen(req.session(), f.ino()) && orphans_.count(f.ino())) {
-      s = DeleteInode(&txn, f.ino());
-      if (!s.ok()) return AbandonLocked(txn, s);
-    }
   }
   return ApplyLocked(&txn);
 }

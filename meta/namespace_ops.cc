@@ -10,6 +10,7 @@
 #include "common/layout.h"
 #include "meta/keys.h"
 #include "meta/meta_store.h"
+#include "meta/posix_acl.h"
 #include "meta/prefix_iterator.h"
 #include "meta/txn.h"
 
@@ -67,6 +68,17 @@ Status MetaStore::DoMakeNode(Txn* txn, const MakeNodeRequest& req, AttrReply* re
   }
   if (existing.status().code() != Status::Code::kNotFound) return existing.status();
 
+  // The parent's default ACL or else the umask decides the permissions (posix_acl_create).
+  std::string parent_acl;
+  rocksdb::Status gs =
+      db_->Get(rocksdb::ReadOptions(), XattrKey(req.parent(), kAclDefaultXattr), &parent_acl);
+  if (!gs.ok() && !gs.IsNotFound()) {
+    return FromRocks(gs, "read default ACL of " + InoStr(req.parent()));
+  }
+  Result<InheritedAcl> inherited =
+      InheritAcl(gs.ok() ? &parent_acl : nullptr, type | (req.mode() & 07777), req.umask());
+  if (!inherited.ok()) return inherited.status().Annotate(InoStr(req.parent()));
+
   const uint64_t ino = next_ino_++;
   txn->batch.Put(std::string(kNextInoKey), EncodeU64(next_ino_));
   const int64_t now = NowNs();
@@ -74,7 +86,13 @@ Status MetaStore::DoMakeNode(Txn* txn, const MakeNodeRequest& req, AttrReply* re
   txn->inode_delta++;
   Attr* a = rec->mutable_attr();
   a->set_ino(ino);
-  a->set_mode(type | (req.mode() & 07777));
+  a->set_mode(inherited->mode);
+  if (!inherited->access.empty()) {
+    txn->batch.Put(XattrKey(ino, kAclAccessXattr), inherited->access);
+  }
+  if (!inherited->default_acl.empty()) {
+    txn->batch.Put(XattrKey(ino, kAclDefaultXattr), inherited->default_acl);
+  }
   a->set_nlink(type == S_IFDIR ? 2 : 1);
   a->set_uid(req.uid());
   a->set_gid(req.gid());

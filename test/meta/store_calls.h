@@ -65,8 +65,9 @@ inline Result<InodeRecord> SetAttr(MetaStore* s, const SetAttrRequest& req) {
 }
 
 inline Status SetXattr(MetaStore* s, uint64_t ino, const std::string& name,
-                       const std::string& value, uint32_t flags) {
+                       const std::string& value, uint32_t flags, bool acl_kill_sgid = false) {
   SetXattrRequest req;
+  req.set_acl_kill_sgid(acl_kill_sgid);
   req.set_ino(ino);
   req.set_name(name);
   req.set_value(value);
