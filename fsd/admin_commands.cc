@@ -27,6 +27,7 @@
 #include "fsd/pair_client.h"
 #include "fsd/pair_status.h"
 #include "fsd/replica_verifier.h"
+#include "fsd/session_commands.h"
 
 DECLARE_int32(meta_timeout_ms);
 
@@ -61,6 +62,7 @@ const char kUsage[] =
     "  verify [PAIR] [--repair] [--range-mib N]  compare the members of each pair block by\n"
     "                                          block; exit 0 only when identical\n"
     "  fsck                                    check meta's consistency\n"
+    "  locks [PATH...]                         locks held and waited for, by client\n"
     "The meta address: --meta, else $SCALEFS_META, else the local cluster's.\n"
     "As mount.scalefs: mount.scalefs META DIR [-o opts]\n";
 
@@ -376,6 +378,8 @@ int RunStatus(const std::vector<std::string>& args, const std::string& meta_flag
     } else {
       for (const PairView& v : *views) text += FormatPairView(v);
       text += FormatTotals(*views);
+      auto sessions = meta.SessionList();
+      if (sessions.ok()) text += FormatClients(*sessions);
     }
     fputs(text.c_str(), stdout);
     fflush(stdout);

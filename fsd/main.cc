@@ -10,6 +10,7 @@
 
 #include "common/process_tuning.h"
 #include "fsd/admin_commands.h"
+#include "fsd/session_commands.h"
 
 DEFINE_string(meta, "", "address of scalefs-meta (else $SCALEFS_META, else the local cluster)");
 
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
   if (cmd == "status") return scalefs::RunStatus(args, FLAGS_meta);
   if (cmd == "verify") return scalefs::RunVerify(args, FLAGS_meta);
   if (cmd == "fsck") return scalefs::RunFsck(args, FLAGS_meta);
+  if (cmd == "locks") return scalefs::RunLocks(args, FLAGS_meta);
   if (cmd == "help" || cmd == "-h") {
     std::cout << scalefs::kUsage;
     return 0;

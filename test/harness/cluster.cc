@@ -122,8 +122,12 @@ uint64_t Cluster::DeviceSize(int pair) const {
 
 std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
   const std::string bin = SCALEFS_BIN_DIR;
-  if (name == "meta")
-    return {bin + "/scalefs-meta", "--listen=" + meta_addr_, "--db=" + dir_ + "/metadb"};
+  if (name == "meta") {
+    std::vector<std::string> argv{bin + "/scalefs-meta", "--listen=" + meta_addr_,
+                                  "--db=" + dir_ + "/metadb"};
+    argv.insert(argv.end(), options_.meta_flags.begin(), options_.meta_flags.end());
+    return argv;
+  }
   for (int p = 0; p < options_.pairs; ++p) {
     for (int m = 0; m < 2; ++m) {
       if (MemberName(p, m) != name) continue;

@@ -27,6 +27,7 @@ struct ClusterOptions {
   bool mount = true;
   std::vector<std::string> mount_options;  // extra -o options
   std::vector<std::string> chunk_flags;    // extra scalefs-chunk flags, e.g. --peer_timeout_ms=1000
+  std::vector<std::string> meta_flags;     // extra scalefs-meta flags, e.g. --session_timeout_s=3
 };
 
 class Cluster {
