@@ -1,4 +1,5 @@
 // scalefs-chunk: one member of a storage pair.
+#include <sys/stat.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -99,6 +100,8 @@ int main(int argc, char** argv) {
       "[--state=PATH] [--size=N[K|M|G|T]] [--peer_timeout_ms=MS] [--meta=HOST:PORT] "
       "[--resync_rate=BYTES]");
   FLAGS_logtostderr = true;  // daemons log to stderr; deploy/ redirects it
+  // A device image holds every file's bytes: readable by this user only.
+  umask(077);
   std::string problem;
   if (!ParseFlags(argc, argv, &problem)) return Usage(problem);
   google::InitGoogleLogging(argv[0]);

@@ -103,6 +103,32 @@ void SetReadahead(const std::string& path, int kb) {
   VLOG(1) << "cannot set " << sys;
 }
 
+// True when `path` (canonical) is the mount point of a mounted filesystem.
+bool IsMountPoint(const std::string& path) {
+  FILE* f = fopen("/proc/self/mountinfo", "r");
+  if (f == nullptr) return false;
+  char line[4096];
+  bool found = false;
+  while (!found && fgets(line, sizeof(line), f) != nullptr) {
+    // "ID PARENT MAJ:MIN ROOT MOUNT_POINT ...", spaces in it escaped as \040.
+    char point[PATH_MAX];
+    if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1) continue;
+    std::string p;
+    for (const char* c = point; *c != '\0'; ++c) {
+      if (c[0] == '\\' && c[1] && c[2] && c[3]) {
+        const std::string octal(c + 1, 3);
+        p.push_back(static_cast<char>(strtol(octal.c_str(), nullptr, 8)));
+        c += 3;
+      } else {
+        p.push_back(*c);
+      }
+    }
+    found = p == path;
+  }
+  fclose(f);
+  return found;
+}
+
 // Writes one byte (0 = mounted) to the parent waiting in RunMount.
 void TellParent(int fd, char status) {
   if (fd < 0) return;
@@ -258,6 +284,13 @@ int RunMount(const std::vector<std::string>& args, bool helper, const std::strin
     return 1;
   }
   opts.mountpoint = real;
+  // A second mount on top would hide the first and its open files.
+  if (IsMountPoint(opts.mountpoint)) {
+    std::cerr << "scalefs mount: " << opts.mountpoint
+              << " is a mount point already; unmount it first (scalefs umount "
+              << opts.mountpoint << ")\n";
+    return 1;
+  }
   int prefer = -1;
   s = ParsePreferMember(FLAGS_prefer_member, &prefer);
   if (!s.ok()) return Usage((s.message() + "\n").c_str());

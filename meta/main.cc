@@ -1,5 +1,8 @@
 // scalefs-meta: the metadata service. `--fsck` checks a stopped meta's DB.
+#include <sys/stat.h>
+
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -58,9 +61,22 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
   scalefs::TuneProcess();
+  // The DB holds every name and xattr: readable by this user only, whatever
+  // the umask it was started with.
+  umask(077);
   if (FLAGS_db.empty()) {
     fprintf(stderr, "scalefs-meta: --db is required\n");
     return 2;
+  }
+  // And so are the files an older meta left readable.
+  std::error_code ec;
+  if (std::filesystem::is_directory(FLAGS_db, ec)) {
+    std::filesystem::permissions(FLAGS_db, std::filesystem::perms::owner_all, ec);
+    for (const auto& e : std::filesystem::directory_iterator(FLAGS_db, ec)) {
+      std::filesystem::permissions(
+          e.path(), std::filesystem::perms::group_all | std::filesystem::perms::others_all,
+          std::filesystem::perm_options::remove, ec);
+    }
   }
   if (FLAGS_fsck) return RunFsck();
 

@@ -136,11 +136,50 @@ TEST_F(BadInputTest, MetaRefusesBadNamesAndUnknownInodes) {
     meta::AttrReply reply;
     EXPECT_EQ(meta->Commit(&ctx, req, &reply).error_code(), grpc::NOT_FOUND);
   }
+  // A size no file can hold is refused (EFBIG), and the file stays usable.
+  ASSERT_OK(WriteFile(cluster_->mnt() + "/sized", "x"));
+  struct stat fst;
+  ASSERT_SYS(stat((cluster_->mnt() + "/sized").c_str(), &fst));
+  for (uint64_t size : {~uint64_t{0}, uint64_t{1} << 63}) {
+    grpc::ClientContext ctx;
+    meta::SetAttrRequest req;
+    req.set_ino(fst.st_ino);
+    req.set_set_size(true);
+    req.set_size(size);
+    meta::AttrReply reply;
+    grpc::Status s = meta->SetAttr(&ctx, req, &reply);
+    EXPECT_FALSE(s.ok()) << "size " << size << " accepted";
+    EXPECT_EQ(s.error_details(), std::to_string(EFBIG)) << s.error_message();
+    grpc::ClientContext actx;
+    meta::AllocateRequest areq;
+    areq.set_ino(fst.st_ino);
+    areq.set_offset(size - 4096);
+    areq.set_length(4096);
+    meta::ExtentsReply areply;
+    EXPECT_FALSE(meta->Allocate(&actx, areq, &areply).ok()) << "allocation at " << size - 4096;
+  }
+  ASSERT_SYS(stat((cluster_->mnt() + "/sized").c_str(), &fst));
+  EXPECT_EQ(fst.st_size, 1);
+  ASSERT_SYS(unlink((cluster_->mnt() + "/sized").c_str()));
   // Nothing appeared in the root.
   std::string out;
   EXPECT_EQ(cluster_->Cli({"fsck"}, &out), 0) << out;
   struct stat st;
   EXPECT_ERRNO(ENOENT, stat((cluster_->mnt() + "/orphan").c_str(), &st));
+}
+
+// Meta's DB and the members' devices hold every name and byte: no other
+// local user may read them.
+TEST_F(BadInputTest, DaemonFilesAreReadableByTheirOwnerOnly) {
+  std::string out;
+  ASSERT_EQ(RunShell("find " + cluster_->state_dir() + "/metadb " +
+                         cluster_->DevicePath(0, 0) + " " + cluster_->DevicePath(1, 1) +
+                         " -perm /077 -print",
+                     &out),
+            0);
+  EXPECT_EQ(out, "") << "readable by others";
+  ASSERT_EQ(RunShell("find " + cluster_->state_dir() + "/metadb -type f | wc -l", &out), 0);
+  EXPECT_GT(std::stoi(out), 3) << "the find saw no DB files";
 }
 
 TEST_F(BadInputTest, PairAddWithUnreachableOrUsedMembersIsRefused) {

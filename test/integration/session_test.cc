@@ -356,6 +356,20 @@ TEST_F(SessionTest, AKilledClientsLocksAndOrphansGoWhenItsSessionExpires) {
   ExpectFsckClean();
 }
 
+// An unmount ends the session at once: its opens and locks go with it.
+TEST_F(SessionTest, AnUnmountEndsTheSessionAtOnce) {
+  const std::string mnt4 = cluster_->state_dir() + "/mnt4";
+  ASSERT_OK(cluster_->MountAt(mnt4, "client4"));
+  std::string out;
+  ASSERT_EQ(cluster_->Cli({"status"}, &out), 0) << out;
+  EXPECT_NE(out.find("clients: 3"), std::string::npos) << out;
+  EXPECT_NE(out.find(mnt4 + "  pid"), std::string::npos) << out;
+  ASSERT_OK(cluster_->UnmountAt(mnt4, "client4"));
+  ASSERT_EQ(cluster_->Cli({"status"}, &out), 0) << out;
+  EXPECT_NE(out.find("clients: 2"), std::string::npos) << out;
+  EXPECT_EQ(out.find(mnt4 + "  pid"), std::string::npos) << out;
+}
+
 // Locks are reclaimed after a meta restart, before anyone else gets them.
 TEST_F(SessionTest, AfterAMetaRestartTheHolderKeepsItsLockAndTheWaiterStillWaits) {
   ASSERT_OK(WriteFile(A("lock"), "x"));

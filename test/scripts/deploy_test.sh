@@ -30,6 +30,20 @@ sleep 0.5
 kill -0 "$(cat "$SCALEFS_STATE/run/pair1b.pid")" || fail "pair1b not restarted"
 "$root/build/bin/scalefs" --meta="127.0.0.1:$SCALEFS_PORT_BASE" pair list | grep -q pair1 || fail "pair list"
 
+# A second mount on the same directory is refused (it would hide the first).
+out=$("$root/build/bin/scalefs" mount "127.0.0.1:$SCALEFS_PORT_BASE" "$SCALEFS_MNT" 2>&1) \
+  && fail "a second mount on $SCALEFS_MNT was made"
+grep -q "is a mount point already" <<<"$out" || fail "second mount's message: $out"
+[[ $(grep -c " $SCALEFS_MNT " /proc/mounts) == 1 ]] || fail "mounts stacked on $SCALEFS_MNT"
+
+# deploy/up brings back a mount whose client died.
+client=$(pgrep -f "scalefs mount .* $SCALEFS_MNT" | head -1)
+[[ -n $client ]] || fail "no client process found"
+kill -9 "$client"
+sleep 0.5
+"$root/deploy/up" || fail "deploy/up after the client died"
+cmp "$SCALEFS_STATE/expected" "$SCALEFS_MNT/file" || fail "read back after the remount"
+
 # A daemon refuses a port another process holds, naming the port; so does a
 # second cluster's deploy/up on the same ports (it must not "mount" the first).
 out=$("$root/build/bin/scalefs-meta" --listen="127.0.0.1:$SCALEFS_PORT_BASE" \
