@@ -261,6 +261,42 @@ TEST_F(SessionTest, LocksOnOneMountExcludeTheOtherMount) {
   close(a);
 }
 
+// POSIX: closing any descriptor of a file drops the process's record locks
+// on it. An OFD lock belongs to its open file description and goes with
+// that description's last close.
+TEST_F(SessionTest, ACloseDropsThePosixLocksAndTheLastCloseTheOfdLock) {
+  ASSERT_OK(WriteFile(A("lock"), "x"));
+  auto b_can_lock = [this](off_t start) {
+    pid_t p = Child([this, start] {
+      int b = open(B("lock").c_str(), O_RDWR);
+      return SetLock(b, F_WRLCK, start, 10, F_SETLK) == 0 ? 0 : 1;
+    });
+    return Reap(p) == 0;
+  };
+  int a1 = open(A("lock").c_str(), O_RDWR);
+  int a2 = open(A("lock").c_str(), O_RDONLY);
+  ASSERT_SYS(a1);
+  ASSERT_SYS(a2);
+  ASSERT_SYS(SetLock(a1, F_WRLCK, 0, 10, F_SETLK));
+  EXPECT_FALSE(b_can_lock(0));
+  ASSERT_SYS(close(a2));  // another descriptor of the same file
+  EXPECT_TRUE(b_can_lock(0)) << "closing a descriptor did not drop the process's lock";
+  // An OFD lock stays over a close of another descriptor, and goes with its own.
+  int o = open(A("lock").c_str(), O_RDWR);
+  ASSERT_SYS(o);
+  ASSERT_SYS(SetLock(o, F_WRLCK, 100, 10, F_OFD_SETLK));
+  EXPECT_FALSE(b_can_lock(100));
+  ASSERT_SYS(close(a1));
+  EXPECT_FALSE(b_can_lock(100)) << "an OFD lock went with another descriptor's close";
+  ASSERT_SYS(close(o));
+  bool free = false;
+  for (int i = 0; i < 20 && !free; ++i) {  // released when the kernel releases the file
+    free = b_can_lock(100);
+    if (!free) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(free) << "the OFD lock outlived its open file description";
+}
+
 TEST_F(SessionTest, ASignalInterruptsALockWaitWithEintr) {
   ASSERT_OK(WriteFile(A("lock"), "x"));
   int a = open(A("lock").c_str(), O_RDWR);
