@@ -480,14 +480,18 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
 }
 
 void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Self(req)->Changed(ino);
-  // Space allocated ahead and not written goes back with the writes' commit;
-  // alone it waits for release, which close does not wait for.
-  Status s = File(fi)->file->Commit(OpenFile::Trim::kWithWrites);
-  if (!s.ok()) return ReplyError(req, s);
-  // A close drops the POSIX locks its process holds on the file (after the
-  // commit: whoever locks next reads what was written under the lock).
-  s = Self(req)->locks().ReleaseOwner(ino, fi->lock_owner, /*flock=*/false);
+  // A close drops the POSIX locks its process holds on the file, after the
+  // commit of what this client wrote: whoever locks next reads it.
+  const bool locked = Self(req)->locks().Holds(ino, fi->lock_owner, /*flock=*/false);
+  Status s;
+  if (File(fi)->writer || locked) {
+    Self(req)->Changed(ino);
+    // Space allocated ahead and not written goes back with the writes'
+    // commit; alone it waits for release, which close does not wait for.
+    s = File(fi)->file->Commit(OpenFile::Trim::kWithWrites);
+    if (!s.ok()) return ReplyError(req, s);
+  }
+  if (locked) s = Self(req)->locks().ReleaseOwner(ino, fi->lock_owner, /*flock=*/false);
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_err(req, 0);
 }

@@ -2,10 +2,16 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+
 namespace scalefs {
 
-ReleaseQueue::ReleaseQueue(Sender send, std::chrono::milliseconds delay)
-    : send_(std::move(send)), delay_(delay), thread_([this] { Run(); }) {}
+ReleaseQueue::ReleaseQueue(Sender send, std::chrono::milliseconds delay,
+                           std::chrono::milliseconds close_delay)
+    : send_(std::move(send)),
+      delay_(delay),
+      close_delay_(std::max(delay, close_delay)),
+      thread_([this] { Run(); }) {}
 
 ReleaseQueue::~ReleaseQueue() {
   {
@@ -42,11 +48,16 @@ AheadSpace ReleaseQueue::Take(uint64_t ino) {
   return out;
 }
 
-std::vector<meta::FileRelease> ReleaseQueue::TakeDueLocked(bool all) {
+std::vector<meta::FileRelease> ReleaseQueue::TakeDueLocked(
+    bool all, std::chrono::steady_clock::time_point* next_due) {
   std::vector<meta::FileRelease> out;
   const auto now = std::chrono::steady_clock::now();
+  if (next_due != nullptr) *next_due = now + close_delay_;
   for (auto it = queued_.begin(); it != queued_.end() && out.size() < kMaxFilesPerCall;) {
-    if (!all && now - it->second.since < delay_) {
+    const auto due =
+        it->second.since + (it->second.space.ranges.empty() ? close_delay_ : delay_);
+    if (!all && now < due) {
+      if (next_due != nullptr) *next_due = std::min(*next_due, due);
       ++it;
       continue;
     }
@@ -112,9 +123,11 @@ void ReleaseQueue::Run() {
       idle_ = false;
       continue;
     }
-    std::vector<meta::FileRelease> batch = TakeDueLocked(/*all=*/false);
+    std::chrono::steady_clock::time_point next_due;
+    std::vector<meta::FileRelease> batch = TakeDueLocked(/*all=*/false, &next_due);
     if (batch.empty()) {
-      cv_.wait_for(l, delay_);
+      // Add() wakes an idle thread only; the earliest entry is due then.
+      cv_.wait_until(l, std::min(next_due, std::chrono::steady_clock::now() + delay_));
       continue;
     }
     l.unlock();

@@ -35,9 +35,15 @@ class ReleaseQueue {
  public:
   using Sender = std::function<Status(const meta::ReleaseRequest&)>;
   static constexpr std::chrono::milliseconds kDefaultDelay{20};
+  // A file with no space to give back (most closes of readers) waits longer:
+  // a file opened again meanwhile (a build reads its headers over and over)
+  // never costs meta a release, and the rest go out in fewer calls. Only an
+  // unlinked file's space waits for it, that much longer.
+  static constexpr std::chrono::milliseconds kDefaultCloseDelay{1000};
   static constexpr size_t kMaxFilesPerCall = 256;
 
-  explicit ReleaseQueue(Sender send, std::chrono::milliseconds delay = kDefaultDelay);
+  explicit ReleaseQueue(Sender send, std::chrono::milliseconds delay = kDefaultDelay,
+                        std::chrono::milliseconds close_delay = kDefaultCloseDelay);
   // Sends what is left.
   ~ReleaseQueue();
   ReleaseQueue(const ReleaseQueue&) = delete;
@@ -64,11 +70,14 @@ class ReleaseQueue {
   void Run();
   // Up to kMaxFilesPerCall entries that are due (any, with `all`), marked
   // in flight.
-  std::vector<meta::FileRelease> TakeDueLocked(bool all);
+  // *next_due: when the earliest entry left is due.
+  std::vector<meta::FileRelease> TakeDueLocked(
+      bool all, std::chrono::steady_clock::time_point* next_due = nullptr);
   void Send(const std::vector<meta::FileRelease>& batch);
 
   const Sender send_;
   const std::chrono::milliseconds delay_;
+  const std::chrono::milliseconds close_delay_;
   mutable std::mutex mu_;
   std::condition_variable cv_;       // the thread: something queued, or stop
   std::condition_variable landed_;   // Take: a call in flight ended

@@ -315,15 +315,23 @@ Status MetaStore::Release(const ReleaseRequest& req) {
   // Lost in a crash, opens end with their session and the space stays
   // allocated past the end of the files: nothing waits for this sync.
   txn.needs_sync = false;
+  bool changed = false;
   for (const FileRelease& f : req.files()) {
     // The last handle of the file on that client closed: an orphan nobody
     // holds open any more goes, with all its space.
     const bool last = req.session() != 0 && sessions_.DropOpen(req.session(), f.ino());
-    Status s = last && orphans_.count(f.ino()) ? DeleteInode(&txn, f.ino())
-                                               : GiveBackLocked(&txn, f);
+    Status s;
+    if (last && orphans_.count(f.ino())) {
+      s = DeleteInode(&txn, f.ino());
+    } else if (!f.ranges().empty()) {
+      s = GiveBackLocked(&txn, f);
+    } else {
+      continue;  // only the open ended: nothing to write (most closes of readers)
+    }
     if (!s.ok()) return AbandonLocked(txn, s);
+    changed = true;
   }
-  return ApplyLocked(&txn);
+  return changed ? ApplyLocked(&txn) : Status::OK();
 }
 
 }  // namespace scalefs::meta

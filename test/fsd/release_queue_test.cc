@@ -54,6 +54,25 @@ TEST(ReleaseQueue, AFileWithNothingToGiveBackIsReleasedToo) {
   EXPECT_EQ(rec.calls[0].files(0).ranges_size(), 0);
 }
 
+// A reader's close waits longer than space does; opened again meanwhile, it
+// never reaches meta at all.
+TEST(ReleaseQueue, AReadersCloseWaitsLongerAndAReopenCancelsIt) {
+  Recorder rec;
+  ReleaseQueue q(rec.Sender(), 10ms, 300ms);
+  q.Add(5, AheadSpace{});
+  q.Add(6, Range(0, 4096));
+  for (int i = 0; i < 100 && rec.files() < 1; ++i) std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(rec.files(), 1u) << "space goes back after the short delay only";
+  EXPECT_TRUE(q.Take(5).ranges.empty());  // opened again
+  EXPECT_EQ(q.queued(), 0u);
+  q.Add(7, AheadSpace{});
+  for (int i = 0; i < 200 && rec.files() < 2; ++i) std::this_thread::sleep_for(5ms);
+  std::lock_guard l(rec.mu);
+  ASSERT_EQ(rec.calls.size(), 2u);
+  EXPECT_EQ(rec.calls[1].files(0).ino(), 7u) << "the reopened file was never released";
+}
+
 TEST(ReleaseQueue, ClosesWithinTheDelayGoOutTogetherInOneCall) {
   Recorder rec;
   ReleaseQueue q(rec.Sender(), 50ms);
