@@ -265,9 +265,22 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
   MakeNode(req, parent, name, S_IFLNK | 0777, 0, link);
 }
 
+// Space this client's closed files still hold (their releases wait in the
+// ReleaseQueue) goes back before an ENOSPC is believed, as ext4 commits its
+// journal and tries again.
+template <typename Op>
+Status RetryAfterReleases(ScalefsFuse* self, Op op) {
+  Status s = op();
+  if (s.code() == Status::Code::kNoSpace && self->files().FlushReleases()) s = op();
+  return s;
+}
+
 void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
   if (NameTooLong(req, name)) return;
   Self(req)->Changed(parent);
+  // A file this client closed is still open at meta until its release
+  // lands; unlinked before that, its space would come back only then.
+  Self(req)->files().FlushReleases();
   Self(req)->lookups().NameChanged(parent, name);
   meta::Attr parent_attr;
   Status s = Self(req)->meta()->Unlink(parent, name, directory, &parent_attr);
@@ -293,6 +306,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   Self(req)->Changed(newparent);
   Self(req)->lookups().NameChanged(parent, name);
   Self(req)->lookups().NameChanged(newparent, newname);
+  Self(req)->files().FlushReleases();  // as Remove: a replaced file's space
   Status s = Self(req)->meta()->Rename(parent, name, newparent, newname, flags);
   Self(req)->lookups().NameChanged(parent, name);
   Self(req)->lookups().NameChanged(newparent, newname);
@@ -474,7 +488,9 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
   Self(req)->Changed(ino);
   // O_DIRECT and O_SYNC writes go through; buffered ones are written behind.
   const bool through = fi->direct_io || (fi->flags & (O_DIRECT | O_SYNC | O_DSYNC)) != 0;
-  Status s = File(fi)->file->Write(off, std::string_view(buf, size), through);
+  Status s = RetryAfterReleases(Self(req), [&] {
+    return File(fi)->file->Write(off, std::string_view(buf, size), through);
+  });
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_write(req, size);
 }
@@ -691,12 +707,10 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
   if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
   Self(req)->Changed(ino);
   const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
-  Status s;
-  if (fi != nullptr && fi->fh != 0) {
-    s = File(fi)->file->Fallocate(offset, length, keep_size).status();
-  } else {
-    s = Self(req)->meta()->Allocate(ino, offset, length, !keep_size).status();
-  }
+  Status s = RetryAfterReleases(Self(req), [&] {
+    if (fi != nullptr && fi->fh != 0) return File(fi)->file->Fallocate(offset, length, keep_size).status();
+    return Self(req)->meta()->Allocate(ino, offset, length, !keep_size).status();
+  });
   if (!s.ok()) return ReplyError(req, s);
   fuse_reply_err(req, 0);
 }

@@ -173,8 +173,10 @@ class OpenFileTable {
   // The inodes this client holds open at meta: with handles, or with a
   // release not sent yet.
   std::vector<uint64_t> OpenInodes();
-  // Sends the queued releases now (at unmount).
-  void FlushReleases() { trims_.Flush(); }
+  // Sends the queued releases now and waits until meta has them (at
+  // unmount, before a name goes, and before an ENOSPC is believed); false
+  // if nothing was queued.
+  bool FlushReleases() { return trims_.Flush(); }
   // The state of an inode with open handles, or null.
   std::shared_ptr<OpenFile> Find(uint64_t ino);
 

@@ -89,15 +89,22 @@ void ReleaseQueue::Send(const std::vector<meta::FileRelease>& batch) {
   landed_.notify_all();
 }
 
-void ReleaseQueue::Flush() {
+bool ReleaseQueue::Flush() {
+  bool sent = false;
   for (;;) {
     std::vector<meta::FileRelease> batch;
     {
-      std::lock_guard l(mu_);
+      std::unique_lock l(mu_);
       batch = TakeDueLocked(/*all=*/true);
+      if (batch.empty()) {
+        // A call the thread has out counts as queued: it lands first.
+        if (!in_flight_.empty()) sent = true;
+        landed_.wait(l, [&] { return in_flight_.empty(); });
+        return sent;
+      }
     }
-    if (batch.empty()) return;
     Send(batch);
+    sent = true;
   }
 }
 

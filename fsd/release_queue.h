@@ -55,8 +55,9 @@ class ReleaseQueue {
   // waits while a call that carries it is in flight, so a release that went
   // out reached meta before whatever the caller sends next.
   AheadSpace Take(uint64_t ino);
-  // Sends everything queued now, on this thread.
-  void Flush();
+  // Sends everything queued now, on this thread, and returns once every
+  // release queued or in flight has reached meta; false if there was none.
+  bool Flush();
 
   size_t queued() const;
   // The inodes queued or in a call in flight.

@@ -131,6 +131,30 @@ TEST(ReleaseQueue, TakeWaitsForACallThatCarriesTheFile) {
   flusher.join();
 }
 
+// Flush returns once every release has reached meta, also one the thread
+// had out already: an unlink right after it finds the file closed.
+TEST(ReleaseQueue, FlushWaitsForACallTheThreadHasOut) {
+  std::promise<void> entered, release;
+  std::shared_future<void> go = release.get_future().share();
+  std::atomic<bool> returned{false};
+  ReleaseQueue q(
+      [&](const meta::ReleaseRequest&) {
+        entered.set_value();
+        go.wait();
+        returned = true;
+        return Status::OK();
+      },
+      1ms);
+  q.Add(7, Range(0, 65536));
+  entered.get_future().wait();  // the thread's call is out
+  auto flushed = std::async(std::launch::async, [&] { return q.Flush(); });
+  EXPECT_EQ(flushed.wait_for(100ms), std::future_status::timeout);
+  release.set_value();
+  EXPECT_TRUE(flushed.get()) << "a call in flight counts as something flushed";
+  EXPECT_TRUE(returned);
+  EXPECT_FALSE(q.Flush()) << "nothing queued, nothing in flight";
+}
+
 TEST(ReleaseQueue, AFailedCallIsDroppedAndDoesNotBlockLaterOpens) {
   Recorder rec;
   rec.result = Status::Unavailable("meta is down");

@@ -265,7 +265,14 @@ TEST_F(ZerosTest, FullDeviceGivesEnospcAndChangesNothing) {
   close(fd);
   std::string out;
   EXPECT_EQ(cluster_->Cli({"fsck"}, &out), 0) << out;
+  // The space comes back with the unlink, as on a local disk: df shows it
+  // at once and the next write has it.
+  struct statvfs full, freed;
+  ASSERT_SYS(statvfs(cluster_->mnt().c_str(), &full));
   ASSERT_SYS(unlink(P("big").c_str()));
+  ASSERT_SYS(statvfs(cluster_->mnt().c_str(), &freed));
+  EXPECT_GE((freed.f_bfree - full.f_bfree) * freed.f_frsize, 100ull << 20)
+      << "an unlinked closed file's space is not free right after the unlink";
   ASSERT_OK(WriteFile(P("after"), "space is back"));
 }
 
