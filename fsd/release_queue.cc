@@ -48,15 +48,27 @@ AheadSpace ReleaseQueue::Take(uint64_t ino) {
   return out;
 }
 
+std::chrono::steady_clock::time_point ReleaseQueue::DueLocked(const Entry& e) const {
+  return e.since + (e.space.ranges.empty() ? close_delay_ : delay_);
+}
+
 std::vector<meta::FileRelease> ReleaseQueue::TakeDueLocked(
     bool all, std::chrono::steady_clock::time_point* next_due) {
   std::vector<meta::FileRelease> out;
   const auto now = std::chrono::steady_clock::now();
+  // Once one entry is due, those due within the next delay go with it:
+  // closes a moment apart share a call instead of waking the thread twice.
+  auto take_until = now;
+  for (const auto& [ino, e] : queued_) {
+    if (DueLocked(e) <= now) {
+      take_until = now + delay_;
+      break;
+    }
+  }
   if (next_due != nullptr) *next_due = now + close_delay_;
   for (auto it = queued_.begin(); it != queued_.end() && out.size() < kMaxFilesPerCall;) {
-    const auto due =
-        it->second.since + (it->second.space.ranges.empty() ? close_delay_ : delay_);
-    if (!all && now < due) {
+    const auto due = DueLocked(it->second);
+    if (!all && due > take_until) {
       if (next_due != nullptr) *next_due = std::min(*next_due, due);
       ++it;
       continue;

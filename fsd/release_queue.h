@@ -69,6 +69,7 @@ class ReleaseQueue {
     std::chrono::steady_clock::time_point since;
   };
   void Run();
+  std::chrono::steady_clock::time_point DueLocked(const Entry& e) const;
   // Up to kMaxFilesPerCall entries that are due (any, with `all`), marked
   // in flight.
   // *next_due: when the earliest entry left is due.
