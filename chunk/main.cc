@@ -11,6 +11,8 @@
 #include <glog/logging.h>
 
 #include "common/process_tuning.h"
+#include "common/program_flags.h"
+#include "common/version.h"
 #include "chunk/block_device.h"
 #include "chunk/chunk_server.h"
 
@@ -34,76 +36,27 @@ DEFINE_string(resync_rate, "0",
 namespace {
 
 int Usage(const std::string& problem) {
-  std::fprintf(stderr, "scalefs-chunk: %s\n%s\n", problem.c_str(),
+  std::fprintf(stderr, "scalefs-chunk: %s\n%s(--help lists the flags)\n", problem.c_str(),
                gflags::ProgramUsage());
   return 2;
-}
-
-// Like gflags::ParseCommandLineFlags, but any bad flag (unknown name, bad
-// value, missing value) is a usage error with exit status 2, not gflags' 1.
-// Accepts --name=value, --name value, --bool, --nobool.
-bool ParseFlags(int argc, char** argv, std::string* problem) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fprintf(stdout, "%s\n", gflags::ProgramUsage());
-      std::exit(0);
-    }
-    if (arg.rfind("-", 0) != 0) {
-      *problem = "unexpected argument '" + arg + "'";
-      return false;
-    }
-    arg.erase(0, arg.rfind("--", 0) == 0 ? 2 : 1);
-    std::string name = arg, value;
-    const auto eq = arg.find('=');
-    bool has_value = eq != std::string::npos;
-    if (has_value) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    }
-    gflags::CommandLineFlagInfo info;
-    bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info);
-    if (!known && !has_value && name.rfind("no", 0) == 0 &&
-        gflags::GetCommandLineFlagInfo(name.substr(2).c_str(), &info) && info.type == "bool") {
-      name = name.substr(2);
-      value = "false";
-      has_value = known = true;
-    }
-    if (!known) {
-      *problem = "unknown flag --" + name;
-      return false;
-    }
-    if (!has_value) {
-      if (info.type == "bool") {
-        value = "true";
-      } else if (i + 1 < argc) {
-        value = argv[++i];
-      } else {
-        *problem = "flag --" + name + " needs a value";
-        return false;
-      }
-    }
-    if (gflags::SetCommandLineOption(name.c_str(), value.c_str()).empty()) {
-      *problem = "bad value '" + value + "' for --" + name;
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  gflags::SetUsageMessage(
-      "serve one member of a storage pair\n"
-      "usage: scalefs-chunk --listen=HOST:PORT --device=PATH --peer=HOST:PORT "
-      "[--state=PATH] [--size=N[K|M|G|T]] [--peer_timeout_ms=MS] [--meta=HOST:PORT] "
-      "[--resync_rate=BYTES]");
   FLAGS_logtostderr = true;  // daemons log to stderr; deploy/ redirects it
   // A device image holds every file's bytes: readable by this user only.
   umask(077);
-  std::string problem;
-  if (!ParseFlags(argc, argv, &problem)) return Usage(problem);
+  const scalefs::ProgramHelp help{
+      "scalefs-chunk",
+      "scalefs-chunk: one member of a storage pair, serving a device and mirroring it to its "
+      "peer\n"
+      "usage: scalefs-chunk --listen=HOST:PORT --device=PATH --peer=HOST:PORT [flags]\n",
+      {{"chunk/main.cc", "member"}}};
+  gflags::SetUsageMessage(help.usage);
+  gflags::SetVersionString(scalefs::kScalefsVersion);
+  const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, false);
+  if (parsed.exit_code >= 0) return parsed.exit_code;
   google::InitGoogleLogging(argv[0]);
   scalefs::TuneProcess();
 

@@ -93,6 +93,8 @@ class Result {
   const T& value() const { return std::get<T>(v_); }
   T* operator->() { return &value(); }
   T& operator*() { return value(); }
+  const T* operator->() const { return &value(); }
+  const T& operator*() const { return value(); }
 
  private:
   std::variant<T, Status> v_;

@@ -58,11 +58,13 @@ const char kUsage[] =
     "  umount MOUNTPOINT                       unmount (fusermount3 -u)\n"
     "  pair add NAME ADDR_A ADDR_B             register a storage pair\n"
     "  pair list                               list storage pairs\n"
-    "  status [--watch [SECONDS]]              pairs as /proc/drbd shows them, capacity, free\n"
+    "  status [--watch [SECONDS]] [--json]     pairs as /proc/drbd shows them, capacity, free,\n"
+    "                                          clients; exit 0 healthy, 1 degraded, 2 no meta\n"
     "  verify [PAIR] [--repair] [--range-mib N]  compare the members of each pair block by\n"
     "                                          block; exit 0 only when identical\n"
     "  fsck                                    check meta's consistency\n"
     "  locks [PATH...]                         locks held and waited for, by client\n"
+    "  version                                 the version (also --version)\n"
     "The meta address: --meta, else $SCALEFS_META, else the local cluster's.\n"
     "As mount.scalefs: mount.scalefs META DIR [-o opts]\n";
 
@@ -239,11 +241,6 @@ int Mount(const MountOptions& opts, int report_fd) {
   return rc;
 }
 
-Result<std::vector<meta::Pair>> ListPairs(const std::string& meta_flag) {
-  MetaClient meta(ResolveMetaAddress(meta_flag));
-  return meta.PairList();
-}
-
 void PrintPairs(const std::vector<meta::Pair>& pairs) {
   printf("%-4s %-12s %-45s %10s %10s %10s\n", "ID", "NAME", "MEMBERS", "CAPACITY", "FREE",
          "GENERATION");
@@ -255,6 +252,20 @@ void PrintPairs(const std::vector<meta::Pair>& pairs) {
   }
 }
 }  // namespace
+
+std::unique_ptr<MetaClient> ConnectMeta(const std::string& meta_flag, const std::string& command,
+                                        int timeout_ms) {
+  const std::string addr = ResolveMetaAddress(meta_flag);
+  auto meta = std::make_unique<MetaClient>(addr, timeout_ms);
+  Status s = meta->Ping(kAdminPingMs);
+  if (!s.ok()) {
+    std::cerr << "scalefs " << command << ": meta at " << addr << " does not answer ("
+              << s.message() << "); is scalefs-meta running there? (--meta or $SCALEFS_META "
+              << "name another)\n";
+    return nullptr;
+  }
+  return meta;
+}
 
 std::string HumanBytes(uint64_t bytes) {
   static const char* kUnits[] = {"B", "K", "M", "G", "T", "P", "E"};
@@ -345,8 +356,9 @@ int RunPair(const std::vector<std::string>& args, const std::string& meta_flag) 
   if (args.empty()) return Usage("pair needs add or list\n");
   if (args[0] == "add") {
     if (args.size() != 4) return Usage("pair add takes NAME ADDR_A ADDR_B\n");
-    MetaClient meta(ResolveMetaAddress(meta_flag));
-    auto p = meta.PairAdd(args[1], args[2], args[3]);
+    auto meta = ConnectMeta(meta_flag, "pair add");
+    if (meta == nullptr) return 1;
+    auto p = meta->PairAdd(args[1], args[2], args[3]);
     if (!p.ok()) {
       std::cerr << "scalefs pair add: " << p.status().ToString() << "\n";
       return 1;
@@ -357,7 +369,9 @@ int RunPair(const std::vector<std::string>& args, const std::string& meta_flag) 
   }
   if (args[0] == "list") {
     if (args.size() != 1) return Usage("pair list takes no arguments\n");
-    auto pairs = ListPairs(meta_flag);
+    auto meta = ConnectMeta(meta_flag, "pair list");
+    if (meta == nullptr) return 1;
+    auto pairs = meta->PairList();
     if (!pairs.ok()) {
       std::cerr << "scalefs pair list: " << pairs.status().ToString() << "\n";
       return 1;
@@ -366,59 +380,6 @@ int RunPair(const std::vector<std::string>& args, const std::string& meta_flag) 
     return 0;
   }
   return Usage(("unknown pair command '" + args[0] + "'\n").c_str());
-}
-
-int RunStatus(const std::vector<std::string>& args, const std::string& meta_flag) {
-  double watch = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    std::string value;
-    if (a == "--watch" || a == "-w") {
-      watch = 2;
-      if (i + 1 < args.size() && !args[i + 1].empty() && args[i + 1][0] != '-') value = args[++i];
-    } else if (a.rfind("--watch=", 0) == 0) {
-      value = a.substr(8);
-    } else {
-      return Usage(("status: unknown argument '" + a + "'\n").c_str());
-    }
-    if (!value.empty()) {
-      char* end = nullptr;
-      watch = strtod(value.c_str(), &end);
-      if (end == nullptr || *end != '\0' || !(watch >= 0.1)) {
-        return Usage(("status: bad --watch interval '" + value + "'\n").c_str());
-      }
-    }
-  }
-  const std::string addr = ResolveMetaAddress(meta_flag);
-  MetaClient meta(addr, watch > 0 ? 5000 : 0);
-  for (;;) {
-    auto views = GatherPairViews(&meta, 2000);
-    std::string text;
-    if (watch > 0) {
-      const std::time_t now = std::time(nullptr);
-      char when[64];
-      strftime(when, sizeof(when), "%F %T", localtime(&now));
-      text += "\033[H\033[2J";  // clear the screen
-      text += "scalefs status, every " + std::to_string(watch).substr(0, 4) + "s    " + when + "\n";
-    }
-    text += "meta " + addr + "\n";
-    if (!views.ok()) {
-      if (watch <= 0) {
-        std::cerr << "scalefs status: " << views.status().ToString() << "\n";
-        return 1;
-      }
-      text += "meta unreachable: " + views.status().ToString() + "\n";
-    } else {
-      for (const PairView& v : *views) text += FormatPairView(v);
-      text += FormatTotals(*views);
-      auto sessions = meta.SessionList();
-      if (sessions.ok()) text += FormatClients(*sessions);
-    }
-    fputs(text.c_str(), stdout);
-    fflush(stdout);
-    if (watch <= 0) return 0;
-    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(watch * 1000)));
-  }
 }
 
 namespace {
@@ -525,8 +486,9 @@ int RunVerify(const std::vector<std::string>& args, const std::string& meta_flag
       return Usage("verify takes at most one PAIR\n");
     }
   }
-  MetaClient meta(ResolveMetaAddress(meta_flag));
-  auto pairs = meta.PairList();
+  auto meta = ConnectMeta(meta_flag, "verify");
+  if (meta == nullptr) return 1;
+  auto pairs = meta->PairList();
   if (!pairs.ok()) {
     std::cerr << "scalefs verify: " << pairs.status().ToString() << "\n";
     return 1;
@@ -547,8 +509,9 @@ int RunVerify(const std::vector<std::string>& args, const std::string& meta_flag
 
 int RunFsck(const std::vector<std::string>& args, const std::string& meta_flag) {
   if (!args.empty()) return Usage("fsck takes no arguments\n");
-  MetaClient meta(ResolveMetaAddress(meta_flag));
-  auto r = meta.Fsck();
+  auto meta = ConnectMeta(meta_flag, "fsck");
+  if (meta == nullptr) return 1;
+  auto r = meta->Fsck();
   if (!r.ok()) {
     std::cerr << "scalefs fsck: " << r.status().ToString() << "\n";
     return 1;

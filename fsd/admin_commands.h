@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "fsd/meta_client.h"
 
 namespace scalefs {
 
@@ -17,6 +20,13 @@ int RunStatus(const std::vector<std::string>& args, const std::string& meta_flag
 // Exit 0 only when the members of every pair verified are identical.
 int RunVerify(const std::vector<std::string>& args, const std::string& meta_flag);
 int RunFsck(const std::vector<std::string>& args, const std::string& meta_flag);
+
+// The meta of an admin command (`command`: "pair list"), once it answered
+// within kAdminPingMs; else null, after "scalefs COMMAND: meta at ADDR does
+// not answer ..." on stderr. timeout_ms as MetaClient's.
+inline constexpr int kAdminPingMs = 2500;
+std::unique_ptr<MetaClient> ConnectMeta(const std::string& meta_flag, const std::string& command,
+                                        int timeout_ms = 0);
 
 // "1.5G" style, binary units.
 std::string HumanBytes(uint64_t bytes);

@@ -9,62 +9,31 @@
 #include <vector>
 
 #include "common/process_tuning.h"
+#include "common/program_flags.h"
+#include "common/version.h"
 #include "fsd/admin_commands.h"
 #include "fsd/session_commands.h"
 
 DEFINE_string(meta, "", "address of scalefs-meta (else $SCALEFS_META, else the local cluster)");
-
-namespace {
-
-// Long options that name a gflags flag ("--name[=value]" anywhere on the
-// line) go to gflags; the rest (subcommand, its arguments and options such as
-// verify's --repair, -o and -f) stay in order for the subcommand.
-bool SplitFlags(int argc, char** argv, std::vector<std::string>* flags,
-                std::vector<std::string>* rest) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.size() > 2 && a.rfind("--", 0) == 0) {
-      std::string name = a.substr(2, a.find('=') == std::string::npos ? std::string::npos
-                                                                        : a.find('=') - 2);
-      gflags::CommandLineFlagInfo info;
-      const bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info) ||
-                         (name.rfind("no", 0) == 0 &&
-                          gflags::GetCommandLineFlagInfo(name.substr(2).c_str(), &info) &&
-                          info.type == "bool");
-      if (!known) {
-        rest->push_back(a);
-        continue;
-      }
-      flags->push_back(a);
-      if (a.find('=') == std::string::npos && info.type != "bool") {
-        if (i + 1 >= argc) {
-          std::cerr << "scalefs: " << a << " needs a value\n";
-          return false;
-        }
-        flags->push_back(argv[++i]);
-      }
-    } else {
-      rest->push_back(a);
-    }
-  }
-  return true;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   const char* base = strrchr(argv[0], '/');
   base = base ? base + 1 : argv[0];
   const bool helper = strcmp(base, "mount.scalefs") == 0;
 
-  std::vector<std::string> flags, rest;
-  if (!SplitFlags(argc, argv, &flags, &rest)) return 2;
-  std::vector<char*> fargv = {argv[0]};
-  for (auto& f : flags) fargv.push_back(f.data());
-  int fargc = static_cast<int>(fargv.size());
-  char** fargp = fargv.data();
+  const scalefs::ProgramHelp help{
+      helper ? "mount.scalefs" : "scalefs", scalefs::kUsage,
+      {{"fsd/main.cc", "cluster"},
+       {"fsd/admin_commands.cc", "mount"},
+       {"fsd/meta_client.cc", "meta calls"},
+       {"fsd/pair_client.cc", "storage pair I/O"}}};
   gflags::SetUsageMessage(scalefs::kUsage);
-  gflags::ParseCommandLineFlags(&fargc, &fargp, false);
+  gflags::SetVersionString(scalefs::kScalefsVersion);
+  // Subcommands and their own options (-o, -f, --repair, --watch) stay in
+  // `rest`, in order.
+  const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, true);
+  if (parsed.exit_code >= 0) return parsed.exit_code;
+  const std::vector<std::string>& rest = parsed.rest;
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   scalefs::TuneProcess();
@@ -84,8 +53,17 @@ int main(int argc, char** argv) {
   if (cmd == "fsck") return scalefs::RunFsck(args, FLAGS_meta);
   if (cmd == "locks") return scalefs::RunLocks(args, FLAGS_meta);
   if (cmd == "help" || cmd == "-h") {
-    std::cout << scalefs::kUsage;
+    std::cout << scalefs::ProgramHelpText(help);
     return 0;
+  }
+  if (cmd == "version") {
+    std::cout << scalefs::VersionLine("scalefs") << "\n";
+    return 0;
+  }
+  if (cmd.size() > 1 && cmd[0] == '-') {
+    std::cerr << "scalefs: unknown flag " << cmd.substr(0, cmd.find('=')) << "\n"
+              << scalefs::kUsage;
+    return 2;
   }
   std::cerr << "scalefs: unknown command '" << cmd << "'\n" << scalefs::kUsage;
   return 2;

@@ -159,4 +159,56 @@ std::string FormatTotals(const std::vector<PairView>& views) {
          ", free " + HumanBytes(free_bytes) + "\n";
 }
 
+bool PairHealthy(const PairView& v) {
+  if (v.pair.solo() != 0) return false;
+  for (const MemberView& m : v.members) {
+    const chunk::InfoReply& info = m.info;
+    if (!m.reachable || info.connection_state() != "Connected" ||
+        info.disk_state() != "UpToDate" || info.peer_disk_state() != "UpToDate" || info.solo()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+status::StatusReport MakeStatusReport(const std::string& meta_address,
+                                      const Result<std::vector<PairView>>& views,
+                                      const meta::SessionListReply* sessions) {
+  status::StatusReport r;
+  r.set_meta_address(meta_address);
+  if (!views.ok()) {
+    r.set_health("unreachable");
+    r.set_error(views.status().ToString());
+    return r;
+  }
+  bool healthy = true;
+  for (const PairView& v : *views) {
+    status::PairReport* p = r.add_pairs();
+    *p->mutable_pair() = v.pair;
+    for (const MemberView& m : v.members) {
+      status::MemberReport* mr = p->add_members();
+      mr->set_address(m.address);
+      mr->set_reachable(m.reachable);
+      mr->set_error(m.error);
+      mr->set_role(RoleOf(m));
+      if (m.reachable) *mr->mutable_info() = m.info;
+    }
+    p->set_healthy(PairHealthy(v));
+    healthy = healthy && p->healthy();
+    r.set_capacity_bytes(r.capacity_bytes() + v.pair.capacity());
+    r.set_free_bytes(r.free_bytes() + v.pair.free());
+  }
+  if (sessions != nullptr) {
+    for (const meta::SessionInfo& c : sessions->sessions()) *r.add_clients() = c;
+    r.set_grace(sessions->grace());
+  }
+  r.set_health(healthy ? "healthy" : "degraded");
+  return r;
+}
+
+int StatusExitCode(const status::StatusReport& report) {
+  if (report.health() == "healthy") return 0;
+  return report.health() == "degraded" ? 1 : 2;
+}
+
 }  // namespace scalefs

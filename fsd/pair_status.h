@@ -11,6 +11,7 @@
 #include "fsd/meta_client.h"
 #include "proto/chunk.pb.h"
 #include "proto/meta.pb.h"
+#include "proto/status.pb.h"
 
 namespace scalefs {
 
@@ -46,6 +47,19 @@ std::string FormatPairView(const PairView& v);
 
 // Capacity and free space of all pairs.
 std::string FormatTotals(const std::vector<PairView>& views);
+
+// Healthy: both members answered, are Connected to each other, UpToDate on
+// both sides, and neither writes alone (meta's solo grant). A resync, a
+// member down or out of sync is degraded.
+bool PairHealthy(const PairView& v);
+
+// What `scalefs status --json` prints; its health is what status exits with
+// (StatusExitCode). `views` failed: meta unreachable. `sessions` may be null.
+status::StatusReport MakeStatusReport(const std::string& meta_address,
+                                      const Result<std::vector<PairView>>& views,
+                                      const meta::SessionListReply* sessions);
+// 0 healthy, 1 degraded, 2 meta unreachable.
+int StatusExitCode(const status::StatusReport& report);
 
 // 95000 -> "95,000".
 std::string GroupThousands(uint64_t v);

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "common/cluster_config.h"
+#include "fsd/admin_commands.h"
 #include "fsd/meta_client.h"
 
 namespace scalefs {
@@ -72,11 +73,12 @@ int RunLocks(const std::vector<std::string>& args, const std::string& meta_flag)
     inos.push_back(st.st_ino);  // a mount's inode numbers are meta's
   }
   if (inos.empty()) inos.push_back(0);  // every file
-  MetaClient meta(ResolveMetaAddress(meta_flag));
+  auto meta = ConnectMeta(meta_flag, "locks");
+  if (meta == nullptr) return 1;
   printf("%-10s %-7s %-6s %-8s %-24s %-8s %-10s %s\n", "INODE", "STATE", "KIND", "TYPE", "RANGE",
          "PID", "OWNER", "CLIENT");
   for (uint64_t ino : inos) {
-    auto r = meta.LockList(ino);
+    auto r = meta->LockList(ino);
     if (!r.ok()) {
       std::cerr << "scalefs locks: " << r.status().ToString() << "\n";
       return 1;

@@ -13,6 +13,8 @@
 #include <rocksdb/db.h>
 
 #include "common/process_tuning.h"
+#include "common/program_flags.h"
+#include "common/version.h"
 #include "common/layout.h"
 #include "common/rpc_server.h"
 #include "meta/meta_checker.h"
@@ -57,15 +59,23 @@ int RunFsck() {
 
 int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
-  gflags::SetUsageMessage("scalefs metadata service: scalefs-meta --db DIR [--listen ADDR]");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  const scalefs::ProgramHelp help{
+      "scalefs-meta",
+      "scalefs-meta: the metadata service (names, inodes, extents, sessions, locks)\n"
+      "usage: scalefs-meta --db=DIR [--listen=HOST:PORT] [flags]\n"
+      "       scalefs-meta --db=DIR --fsck    check a stopped meta's DB\n",
+      {{"meta/main.cc", "service"}}};
+  gflags::SetUsageMessage(help.usage);
+  gflags::SetVersionString(scalefs::kScalefsVersion);
+  const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, false);
+  if (parsed.exit_code >= 0) return parsed.exit_code;
   google::InitGoogleLogging(argv[0]);
   scalefs::TuneProcess();
   // The DB holds every name and xattr: readable by this user only, whatever
   // the umask it was started with.
   umask(077);
   if (FLAGS_db.empty()) {
-    fprintf(stderr, "scalefs-meta: --db is required\n");
+    fprintf(stderr, "scalefs-meta: --db is required\n%s(--help lists the flags)\n", help.usage);
     return 2;
   }
   // And so are the files an older meta left readable.

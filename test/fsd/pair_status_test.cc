@@ -107,5 +107,43 @@ TEST(PairStatusTest, ProgressLineEnds) {
   EXPECT_EQ(GroupThousands(1234567), "1,234,567");
 }
 
+// status exits 0 only when every pair is whole; a member down, a resync
+// or a member writing alone is degraded (1); no meta is 2.
+TEST(PairStatusTest, HealthIsWhatStatusExitsWith) {
+  const Result<std::vector<PairView>> whole = std::vector<PairView>{TwoMembers(), TwoMembers()};
+  status::StatusReport r = MakeStatusReport("127.0.0.1:7600", whole, nullptr);
+  EXPECT_EQ(r.health(), "healthy");
+  EXPECT_EQ(StatusExitCode(r), 0);
+  EXPECT_EQ(r.pairs_size(), 2);
+  EXPECT_EQ(r.capacity_bytes(), 2ull << 30);
+  EXPECT_EQ(r.pairs(0).members(1).role(), "Primary");
+
+  auto degraded = [](void (*change)(PairView*)) {
+    std::vector<PairView> views{TwoMembers(), TwoMembers()};
+    change(&views[1]);
+    const Result<std::vector<PairView>> v = views;
+    return MakeStatusReport("m", v, nullptr);
+  };
+  for (auto change : std::vector<void (*)(PairView*)>{
+           [](PairView* v) { v->members[0].reachable = false; },
+           [](PairView* v) { v->members[1].info.set_connection_state("SyncTarget"); },
+           [](PairView* v) { v->members[0].info.set_peer_disk_state("Inconsistent"); },
+           [](PairView* v) { v->members[1].info.set_disk_state("Outdated"); },
+           [](PairView* v) { v->pair.set_solo(2); },
+       }) {
+    r = degraded(change);
+    EXPECT_EQ(r.health(), "degraded");
+    EXPECT_EQ(StatusExitCode(r), 1);
+    EXPECT_TRUE(r.pairs(0).healthy());
+    EXPECT_FALSE(r.pairs(1).healthy());
+  }
+
+  const Result<std::vector<PairView>> none = Status::Unavailable("connection refused");
+  r = MakeStatusReport("127.0.0.1:7600", none, nullptr);
+  EXPECT_EQ(r.health(), "unreachable");
+  EXPECT_EQ(StatusExitCode(r), 2);
+  EXPECT_NE(r.error().find("connection refused"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace scalefs

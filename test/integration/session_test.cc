@@ -367,7 +367,7 @@ TEST_F(SessionTest, AKilledClientsLocksAndOrphansGoWhenItsSessionExpires) {
   ASSERT_SYS(fsync(o));
   ASSERT_SYS(unlink(A("orphan").c_str()));
   std::string out;
-  ASSERT_EQ(cluster_->Cli({"status"}, &out), 0) << out;
+  ASSERT_LE(cluster_->Cli({"status"}, &out), 1) << out;  // meta answered (pairs: cli_test)
   EXPECT_NE(out.find("clients: 3"), std::string::npos) << out;
   EXPECT_NE(out.find(mnt3 + "  pid"), std::string::npos) << out;
   EXPECT_NE(out.find("open files 2  locks 1"), std::string::npos) << out;
@@ -387,7 +387,7 @@ TEST_F(SessionTest, AKilledClientsLocksAndOrphansGoWhenItsSessionExpires) {
   RunShell("fusermount3 -uz " + mnt3);
   EXPECT_EQ(UsedSettles(cluster_->mnt(), before, kSessionTimeoutS + 3), before)
       << "the dead client's orphan kept its space";
-  ASSERT_EQ(cluster_->Cli({"status"}, &out), 0) << out;
+  ASSERT_LE(cluster_->Cli({"status"}, &out), 1) << out;  // meta answered (pairs: cli_test)
   EXPECT_NE(out.find("clients: 2"), std::string::npos) << "the dead client is still listed: " << out;
   ExpectFsckClean();
 }
@@ -397,11 +397,11 @@ TEST_F(SessionTest, AnUnmountEndsTheSessionAtOnce) {
   const std::string mnt4 = cluster_->state_dir() + "/mnt4";
   ASSERT_OK(cluster_->MountAt(mnt4, "client4"));
   std::string out;
-  ASSERT_EQ(cluster_->Cli({"status"}, &out), 0) << out;
+  ASSERT_LE(cluster_->Cli({"status"}, &out), 1) << out;  // meta answered (pairs: cli_test)
   EXPECT_NE(out.find("clients: 3"), std::string::npos) << out;
   EXPECT_NE(out.find(mnt4 + "  pid"), std::string::npos) << out;
   ASSERT_OK(cluster_->UnmountAt(mnt4, "client4"));
-  ASSERT_EQ(cluster_->Cli({"status"}, &out), 0) << out;
+  ASSERT_LE(cluster_->Cli({"status"}, &out), 1) << out;  // meta answered (pairs: cli_test)
   EXPECT_NE(out.find("clients: 2"), std::string::npos) << out;
   EXPECT_EQ(out.find(mnt4 + "  pid"), std::string::npos) << out;
 }

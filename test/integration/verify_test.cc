@@ -234,7 +234,7 @@ TEST_F(VerifyTest, StatusShowsEveryPairAndUnreachableMembers) {
 
   // A dead member shows as unreachable; its pair cannot be verified.
   c.Kill("pair1b");
-  ASSERT_EQ(c.Cli({"status"}, &out), 0) << out;
+  ASSERT_EQ(c.Cli({"status"}, &out), 1) << "degraded:\n" << out;
   EXPECT_NE(out.find("  B " + c.MemberAddress(1, 1) + "  cs:Unreachable"), std::string::npos)
       << out;
   EXPECT_NE(out.find("3/4 members reachable"), std::string::npos) << out;
