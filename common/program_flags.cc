@@ -2,8 +2,10 @@
 
 #include <gflags/gflags.h>
 
+#include <cerrno>
 #include <cstdio>
-#include <map>
+#include <cstring>
+#include <fstream>
 
 #include "common/version.h"
 
@@ -54,10 +56,42 @@ std::string ProgramHelpText(const ProgramHelp& help) {
   return out;
 }
 
+// A flag file (--flagfile, the systemd units' /etc/scalefs/*.conf): one
+// --name=value per line, blank lines and # comments skipped. Its lines are
+// read as if given on the command line where --flagfile stood, so a bad one
+// is the same usage error, naming the file and line.
+bool ReadFlagFile(const std::string& path, std::vector<std::string>* args,
+                  std::vector<std::string>* where, std::string* problem) {
+  std::ifstream in(path);
+  if (!in) {
+    *problem = "cannot read flag file " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const size_t b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    const size_t e = line.find_last_not_of(" \t\r");
+    std::string arg = line.substr(b, e - b + 1);
+    const std::string at = path + ":" + std::to_string(n);
+    if (arg.rfind("--", 0) != 0 || arg.find('=') == std::string::npos) {
+      *problem = at + ": not --name=value: '" + arg + "'";
+      return false;
+    }
+    args->push_back(std::move(arg));
+    where->push_back(at);
+  }
+  return true;
+}
+
 ParsedFlags ParseProgramFlags(int argc, char** argv, const ProgramHelp& help, bool pass_unknown) {
   ParsedFlags out;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> where(args.size());  // "" = the command line, else file:line
+  int files = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string arg = args[i];
+    const std::string at = where[i].empty() ? "" : where[i] + ": ";
     if (arg == "--help" || arg == "-h" || arg == "--helpshort") {
       std::fputs(ProgramHelpText(help).c_str(), stdout);
       return ParsedFlags{0, {}};
@@ -83,6 +117,19 @@ ParsedFlags ParseProgramFlags(int argc, char** argv, const ProgramHelp& help, bo
       value = name.substr(eq + 1);
       name.resize(eq);
     }
+    if (name == "flagfile") {
+      if (!has_value) {
+        if (i + 1 >= args.size()) return Usage(help, "flag --flagfile needs a value");
+        value = args[++i];
+      }
+      std::vector<std::string> more, more_where;
+      std::string problem;
+      if (++files > 16) return Usage(help, "flag files include each other");
+      if (!ReadFlagFile(value, &more, &more_where, &problem)) return Usage(help, at + problem);
+      args.insert(args.begin() + static_cast<long>(i) + 1, more.begin(), more.end());
+      where.insert(where.begin() + static_cast<long>(i) + 1, more_where.begin(), more_where.end());
+      continue;
+    }
     gflags::CommandLineFlagInfo info;
     bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info);
     if (!known && !has_value && name.rfind("no", 0) == 0 &&
@@ -92,21 +139,21 @@ ParsedFlags ParseProgramFlags(int argc, char** argv, const ProgramHelp& help, bo
       has_value = known = true;
     }
     if (!known) {
-      if (!pass_unknown) return Usage(help, "unknown flag --" + name);
+      if (!pass_unknown || !at.empty()) return Usage(help, at + "unknown flag --" + name);
       out.rest.push_back(arg);  // a subcommand's own option (verify --repair)
       continue;
     }
     if (!has_value) {
       if (info.type == "bool") {
         value = "true";
-      } else if (i + 1 < argc) {
-        value = argv[++i];
+      } else if (i + 1 < args.size() && where[i + 1] == where[i]) {
+        value = args[++i];
       } else {
-        return Usage(help, "flag --" + name + " needs a value");
+        return Usage(help, at + "flag --" + name + " needs a value");
       }
     }
     if (gflags::SetCommandLineOption(name.c_str(), value.c_str()).empty()) {
-      return Usage(help, "bad value '" + value + "' for --" + name + " (" + info.type + ")");
+      return Usage(help, at + "bad value '" + value + "' for --" + name + " (" + info.type + ")");
     }
   }
   return out;

@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <ctime>
 #include <iostream>
 #include <thread>
@@ -31,7 +32,9 @@
 
 DECLARE_int32(meta_timeout_ms);
 
-DEFINE_string(log_file, "", "where a daemonized mount writes its log (default: nowhere)");
+DEFINE_string(log_file, "",
+              "where a mount in the background logs (default: /var/log/scalefs/mount-PATH.log "
+              "as root, else ~/.local/state/scalefs/; '-' = nowhere)");
 DEFINE_int32(max_idle_threads, 16, "idle FUSE worker threads kept by a mount");
 DEFINE_int32(max_threads, 64, "FUSE worker threads of a mount at most");
 // 8 MiB: eight 1 MiB reads in flight keep both members' disks and the
@@ -132,6 +135,30 @@ bool IsMountPoint(const std::string& path) {
 }
 
 // Writes one byte (0 = mounted) to the parent waiting in RunMount.
+// Where a mount in the background logs: --log_file, else a file named after
+// the mount point (/mnt/scalefs -> mount-mnt-scalefs.log, as systemd names
+// units) in /var/log/scalefs for root, else in the user's state directory.
+std::string MountLogPath(const std::string& mountpoint) {
+  if (FLAGS_log_file == "-") return "";
+  if (!FLAGS_log_file.empty()) return FLAGS_log_file;
+  std::string dir;
+  if (getuid() == 0) {
+    dir = "/var/log/scalefs";
+  } else if (const char* x = getenv("XDG_STATE_HOME"); x != nullptr && *x == '/') {
+    dir = std::string(x) + "/scalefs";
+  } else if (const char* h = getenv("HOME"); h != nullptr && *h == '/') {
+    dir = std::string(h) + "/.local/state/scalefs";
+  } else {
+    return "";
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::string name;
+  for (char c : mountpoint) name += c == '/' ? '-' : c;
+  while (!name.empty() && name[0] == '-') name.erase(0, 1);
+  return dir + "/mount-" + (name.empty() ? "root" : name) + ".log";
+}
+
 void TellParent(int fd, char status) {
   if (fd < 0) return;
   ssize_t n = write(fd, &status, 1);
@@ -212,9 +239,10 @@ int Mount(const MountOptions& opts, int report_fd) {
         setsid();
         if (chdir("/") != 0) PLOG(WARNING) << "chdir /";
         int null_fd = open("/dev/null", O_RDWR);
-        int log_fd = FLAGS_log_file.empty()
+        const std::string log_path = MountLogPath(canonical.empty() ? opts.mountpoint : canonical);
+        int log_fd = log_path.empty()
                          ? null_fd
-                         : open(FLAGS_log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+                         : open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (log_fd < 0) log_fd = null_fd;
         dup2(null_fd, 0);
         dup2(null_fd, 1);
@@ -222,7 +250,7 @@ int Mount(const MountOptions& opts, int report_fd) {
         if (null_fd > 2) close(null_fd);
         if (log_fd > 2 && log_fd != null_fd) close(log_fd);
       }
-      LOG(INFO) << "mounted scalefs#" << meta_addr << " on " << opts.mountpoint;
+      LOG(INFO) << "mounted " << meta_addr << " on " << (canonical.empty() ? opts.mountpoint : canonical);
       fuse_loop_config* cfg = fuse_loop_cfg_create();
       fuse_loop_cfg_set_idle_threads(cfg, FLAGS_max_idle_threads);
       fuse_loop_cfg_set_max_threads(cfg, FLAGS_max_threads);

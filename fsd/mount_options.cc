@@ -82,7 +82,7 @@ Status ParseMountArgs(const std::vector<std::string>& args, bool helper, MountOp
     }
   }
   if (positional.size() != 2) return Status::Invalid("expected META and MOUNTPOINT");
-  out->meta = positional[0];
+  out->meta = out->source = positional[0];
   // fstab style "scalefs#ADDR" names the meta address too.
   if (out->meta.rfind("scalefs#", 0) == 0) out->meta = out->meta.substr(8);
   out->mountpoint = positional[1];
@@ -106,7 +106,8 @@ Status ParsePreferMember(const std::string& value, int* member) {
 }
 
 std::string FuseOptionString(const MountOptions& opts, const std::string& meta_address) {
-  std::string s = "default_permissions,fsname=scalefs#" + meta_address + ",subtype=scalefs";
+  const std::string& source = opts.source.empty() || opts.source == "-" ? meta_address : opts.source;
+  std::string s = "default_permissions,fsname=" + source + ",subtype=scalefs";
   for (const std::string& o : opts.fuse_options) s += "," + o;
   return s;
 }

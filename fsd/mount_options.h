@@ -11,6 +11,7 @@ namespace scalefs {
 
 struct MountOptions {
   std::string meta;        // as given; "-" means the resolved default
+  std::string source;      // the mount source as given (fstab's first field)
   std::string mountpoint;
   bool foreground = false;
   bool fake = false;       // mount -f: do everything but mount
@@ -34,7 +35,9 @@ Status ParseMountArgs(const std::vector<std::string>& args, bool helper, MountOp
 Status ParsePreferMember(const std::string& value, int* member);
 
 // The -o value handed to libfuse: default_permissions, fsname, subtype and
-// the pass-through options.
+// the pass-through options. fsname is the source as given ("-": the meta
+// address resolved), so /proc/self/mountinfo shows what fstab says and
+// `mount -a` knows the line is mounted.
 std::string FuseOptionString(const MountOptions& opts, const std::string& meta_address);
 
 }  // namespace scalefs

@@ -3,6 +3,8 @@
 #include <gflags/gflags.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <sstream>
 
 DEFINE_int32(pf_test_port, 7600, "a port");
@@ -65,6 +67,33 @@ TEST(ProgramFlagsTest, HelpListsTheProgramsOwnFlagsOnly) {
   EXPECT_EQ(Parse({"--help"}).exit_code, 0);
   EXPECT_EQ(Parse({"--version"}).exit_code, 0);
   EXPECT_EQ(VersionLine("prog").rfind("prog 0.", 0), 0u);
+}
+
+// The systemd units pass /etc/scalefs/*.conf as --flagfile: its lines are
+// flags like any other, and a bad one is a usage error naming its line.
+TEST(ProgramFlagsTest, AFlagFileIsReadLikeTheCommandLine) {
+  const std::string path = ::testing::TempDir() + "/program_flags_test.conf";
+  {
+    std::ofstream f(path);
+    f << "# a comment\n\n  --pf_test_port=4242\n--pf_test_name=from file\n";
+  }
+  ParsedFlags p = Parse({"--flagfile=" + path, "--pf_test_direct"});
+  EXPECT_EQ(p.exit_code, -1);
+  EXPECT_EQ(FLAGS_pf_test_port, 4242);
+  EXPECT_EQ(FLAGS_pf_test_name, "from file");
+  // Later flags win, as on a command line.
+  EXPECT_EQ(Parse({"--flagfile", path, "--pf_test_port=7"}).exit_code, -1);
+  EXPECT_EQ(FLAGS_pf_test_port, 7);
+  {
+    std::ofstream f(path);
+    f << "--pf_test_port=1\n--no_such=2\n";
+  }
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(Parse({"--flagfile=" + path}, true).exit_code, 2);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find(path + ":2: unknown flag --no_such"), std::string::npos) << err;
+  EXPECT_EQ(Parse({"--flagfile=/nonexistent/x.conf"}).exit_code, 2);
+  std::remove(path.c_str());
 }
 
 }  // namespace

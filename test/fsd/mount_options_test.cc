@@ -15,8 +15,16 @@ TEST(MountOptionsTest, ScalefsMount) {
   EXPECT_TRUE(o.foreground);
   EXPECT_DOUBLE_EQ(o.attr_timeout, 0.5);
   EXPECT_DOUBLE_EQ(o.entry_timeout, 2);
+  // The source as given, as fstab has it: mount -a finds the line mounted.
   EXPECT_EQ(FuseOptionString(o, "h:1"),
-            "default_permissions,fsname=scalefs#h:1,subtype=scalefs,allow_other");
+            "default_permissions,fsname=127.0.0.1:7600,subtype=scalefs,allow_other");
+  MountOptions legacy;
+  ASSERT_TRUE(ParseMountArgs({"scalefs#h:7600", "/mnt/x"}, true, &legacy).ok());
+  EXPECT_EQ(FuseOptionString(legacy, "h:7600"),
+            "default_permissions,fsname=scalefs#h:7600,subtype=scalefs");
+  MountOptions d;
+  ASSERT_TRUE(ParseMountArgs({"-", "/mnt/x"}, false, &d).ok());
+  EXPECT_EQ(FuseOptionString(d, "h:7600"), "default_permissions,fsname=h:7600,subtype=scalefs");
 }
 
 TEST(MountOptionsTest, HelperIgnoresFstabOptions) {
