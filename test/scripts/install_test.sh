@@ -14,13 +14,15 @@ export SCALEFS_PORT_BASE=$((20000 + RANDOM % 12000))  # below the ephemeral port
 export SCALEFS_DEVICE_SIZE=256M
 dest=$SCALEFS_STATE/root
 fsmnt=$SCALEFS_STATE/fstab-mnt
+# A mount made by mount(8) logs to a file named after its mount point.
+mlog=/var/log/scalefs/mount-$(sed 's|^/||; s|/|-|g' <<<"$fsmnt").log
 helper=/sbin/mount.scalefs
 saved=""
 cleanup() {
   mountpoint -q "$fsmnt" 2>/dev/null && umount -l "$fsmnt"
   "$root/deploy/down" --purge >/dev/null 2>&1 || true
   if [[ -n $saved ]]; then mv -f "$saved" "$helper"; else rm -f "$helper"; fi
-  [[ -n ${mlog:-} ]] && rm -f "$mlog"
+  rm -f "$mlog"
   rm -rf "$SCALEFS_STATE"
 }
 fail() { echo "FAIL: $*" >&2; cleanup; exit 1; }
@@ -81,8 +83,6 @@ echo "through fstab" >"$fsmnt/f" || fail "write through the fstab mount"
 [[ $(cat "$SCALEFS_MNT/f") == "through fstab" ]] || fail "the other mount does not see the file"
 findmnt -n -o SOURCE,FSTYPE "$fsmnt" | grep -q "^127.0.0.1:$SCALEFS_PORT_BASE fuse.scalefs" \
   || fail "mount source: $(findmnt -n -o SOURCE,FSTYPE "$fsmnt")"
-# A mount made by mount(8) logs to a file named after its mount point.
-mlog=/var/log/scalefs/mount-$(sed 's|^/||; s|/|-|g' <<<"$fsmnt").log
 grep -q "mounted .* on $fsmnt" "$mlog" 2>/dev/null || fail "no log of the fstab mount in $mlog"
 client=$(pgrep -f "mount.scalefs 127.0.0.1:$SCALEFS_PORT_BASE $fsmnt" || true)
 [[ -n $client ]] || fail "no mount.scalefs client process"
