@@ -12,7 +12,6 @@
 
 #include "common/process_tuning.h"
 #include "common/program_flags.h"
-#include "common/version.h"
 #include "chunk/block_device.h"
 #include "chunk/chunk_server.h"
 
@@ -53,8 +52,6 @@ int main(int argc, char** argv) {
       "peer\n"
       "usage: scalefs-chunk --listen=HOST:PORT --device=PATH --peer=HOST:PORT [flags]\n",
       {{"chunk/main.cc", "member"}}};
-  gflags::SetUsageMessage(help.usage);
-  gflags::SetVersionString(scalefs::kScalefsVersion);
   const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, false);
   if (parsed.exit_code >= 0) return parsed.exit_code;
   google::InitGoogleLogging(argv[0]);

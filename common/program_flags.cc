@@ -85,6 +85,9 @@ bool ReadFlagFile(const std::string& path, std::vector<std::string>* args,
 }
 
 ParsedFlags ParseProgramFlags(int argc, char** argv, const ProgramHelp& help, bool pass_unknown) {
+  // What --helpfull and gflags' own messages show.
+  gflags::SetUsageMessage(help.usage);
+  gflags::SetVersionString(kScalefsVersion);
   ParsedFlags out;
   std::vector<std::string> args(argv + 1, argv + argc);
   std::vector<std::string> where(args.size());  // "" = the command line, else file:line

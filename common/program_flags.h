@@ -25,7 +25,8 @@ struct ParsedFlags {
   std::vector<std::string> rest;   // the arguments that are not the program's flags
 };
 
-// Parses argv into the program's gflags. With `pass_unknown`, arguments that
+// Parses argv into the program's gflags (and gives gflags the usage and the
+// version). With `pass_unknown`, arguments that
 // are not flags of the program (a subcommand, its arguments and options)
 // stay in `rest` in order; without, any such argument is a usage error.
 ParsedFlags ParseProgramFlags(int argc, char** argv, const ProgramHelp& help, bool pass_unknown);

@@ -27,8 +27,6 @@ int main(int argc, char** argv) {
        {"fsd/admin_commands.cc", "mount"},
        {"fsd/meta_client.cc", "meta calls"},
        {"fsd/pair_client.cc", "storage pair I/O"}}};
-  gflags::SetUsageMessage(scalefs::kUsage);
-  gflags::SetVersionString(scalefs::kScalefsVersion);
   // Subcommands and their own options (-o, -f, --repair, --watch) stay in
   // `rest`, in order.
   const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, true);

@@ -14,7 +14,6 @@
 
 #include "common/process_tuning.h"
 #include "common/program_flags.h"
-#include "common/version.h"
 #include "common/layout.h"
 #include "common/rpc_server.h"
 #include "meta/meta_checker.h"
@@ -65,8 +64,6 @@ int main(int argc, char** argv) {
       "usage: scalefs-meta --db=DIR [--listen=HOST:PORT] [flags]\n"
       "       scalefs-meta --db=DIR --fsck    check a stopped meta's DB\n",
       {{"meta/main.cc", "service"}}};
-  gflags::SetUsageMessage(help.usage);
-  gflags::SetVersionString(scalefs::kScalefsVersion);
   const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, false);
   if (parsed.exit_code >= 0) return parsed.exit_code;
   google::InitGoogleLogging(argv[0]);
