@@ -108,50 +108,48 @@ TEST(ReleaseQueue, AFileOpenedAgainTakesItsSpaceBackAndItIsNotSent) {
   EXPECT_EQ(rec.calls[0].files(0).ino(), 8u);
 }
 
-TEST(ReleaseQueue, TakeWaitsForACallThatCarriesTheFile) {
+// A sender whose one call is held until release is set: the call stays in
+// flight for as long as a test needs.
+struct HeldCall {
   std::promise<void> entered, release;
   std::shared_future<void> go = release.get_future().share();
   std::atomic<bool> returned{false};
-  ReleaseQueue q(
-      [&](const meta::ReleaseRequest&) {
-        entered.set_value();
-        go.wait();
-        returned = true;
-        return Status::OK();
-      },
-      10s);
+  ReleaseQueue::Sender Sender() {
+    return [this](const meta::ReleaseRequest&) {
+      entered.set_value();
+      go.wait();
+      returned = true;
+      return Status::OK();
+    };
+  }
+};
+
+TEST(ReleaseQueue, TakeWaitsForACallThatCarriesTheFile) {
+  HeldCall call;
+  ReleaseQueue q(call.Sender(), 10s);
   q.Add(7, Range(0, 65536));
   std::thread flusher([&] { q.Flush(); });
-  entered.get_future().wait();
+  call.entered.get_future().wait();
   auto taken = std::async(std::launch::async, [&] { return q.Take(7); });
   EXPECT_EQ(taken.wait_for(100ms), std::future_status::timeout);
-  release.set_value();
+  call.release.set_value();
   EXPECT_TRUE(taken.get().ranges.empty());  // gone with the call, nothing to take
-  EXPECT_TRUE(returned);
+  EXPECT_TRUE(call.returned);
   flusher.join();
 }
 
 // Flush returns once every release has reached meta, also one the thread
 // had out already: an unlink right after it finds the file closed.
 TEST(ReleaseQueue, FlushWaitsForACallTheThreadHasOut) {
-  std::promise<void> entered, release;
-  std::shared_future<void> go = release.get_future().share();
-  std::atomic<bool> returned{false};
-  ReleaseQueue q(
-      [&](const meta::ReleaseRequest&) {
-        entered.set_value();
-        go.wait();
-        returned = true;
-        return Status::OK();
-      },
-      1ms);
+  HeldCall call;
+  ReleaseQueue q(call.Sender(), 1ms);
   q.Add(7, Range(0, 65536));
-  entered.get_future().wait();  // the thread's call is out
+  call.entered.get_future().wait();  // the thread's call is out
   auto flushed = std::async(std::launch::async, [&] { return q.Flush(); });
   EXPECT_EQ(flushed.wait_for(100ms), std::future_status::timeout);
-  release.set_value();
+  call.release.set_value();
   EXPECT_TRUE(flushed.get()) << "a call in flight counts as something flushed";
-  EXPECT_TRUE(returned);
+  EXPECT_TRUE(call.returned);
   EXPECT_FALSE(q.Flush()) << "nothing queued, nothing in flight";
 }
 
