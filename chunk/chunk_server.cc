@@ -1,5 +1,7 @@
 #include "chunk/chunk_server.h"
 
+#include "chunk/chunk_policy.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,6 +67,7 @@ Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions
   rpc.services = {server->service_.get()};
   rpc.max_threads = kMaxServerThreads;
   rpc.name = "scalefs-chunk";
+  rpc.policy = ChunkPolicy();
   auto started = StartRpcServer(rpc, &server->port_);
   if (!started.ok()) return started.status();
   server->server_ = std::move(started.value());

@@ -1,6 +1,7 @@
 #include "chunk/chunk_service.h"
 
 #include "common/layout.h"
+#include "common/rpc_authorizer.h"
 #include "common/rpc_status.h"
 
 namespace scalefs {
@@ -19,13 +20,27 @@ grpc::Status ChunkService::Read(grpc::ServerContext*, const chunk::ReadRequest* 
   return ToGrpc(replicator_->Read(req->offset(), req->length(), reply->mutable_data()));
 }
 
-grpc::Status ChunkService::Write(grpc::ServerContext*, const chunk::WriteRequest* req,
+namespace {
+// A client whose certificate is read-only writes nothing, whatever it sends.
+Status RefuseReadOnly(const grpc::ServerContext& ctx) {
+  Result<PeerIdentity> peer = PeerOf(ctx);
+  if (!peer.ok()) return peer.status();
+  if (peer->grant.read_only) {
+    return Status(Status::Code::kReadOnly, "client '" + peer->name + "' has a read-only certificate");
+  }
+  return Status::OK();
+}
+}  // namespace
+
+grpc::Status ChunkService::Write(grpc::ServerContext* ctx, const chunk::WriteRequest* req,
                                  chunk::WriteReply*) {
+  if (Status s = RefuseReadOnly(*ctx); !s.ok()) return ToGrpc(s);
   return ToGrpc(replicator_->Write(*req));
 }
 
-grpc::Status ChunkService::WriteBatch(grpc::ServerContext*, const chunk::WriteBatchRequest* req,
+grpc::Status ChunkService::WriteBatch(grpc::ServerContext* ctx, const chunk::WriteBatchRequest* req,
                                       chunk::WriteReply*) {
+  if (Status s = RefuseReadOnly(*ctx); !s.ok()) return ToGrpc(s);
   return ToGrpc(replicator_->WriteBatch(*req));
 }
 

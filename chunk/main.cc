@@ -12,6 +12,7 @@
 
 #include "common/process_tuning.h"
 #include "common/program_flags.h"
+#include "common/rpc_security.h"
 #include "chunk/block_device.h"
 #include "chunk/chunk_server.h"
 
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
       "scalefs-chunk: one member of a storage pair, serving a device and mirroring it to its "
       "peer\n"
       "usage: scalefs-chunk --listen=HOST:PORT --device=PATH --peer=HOST:PORT [flags]\n",
-      {{"chunk/main.cc", "member"}}};
+      {{"chunk/main.cc", "member"}, {"common/rpc_security.cc", "security"}}};
   const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, false);
   if (parsed.exit_code >= 0) return parsed.exit_code;
   google::InitGoogleLogging(argv[0]);
@@ -61,6 +62,9 @@ int main(int argc, char** argv) {
   if (FLAGS_device.empty()) return Usage("--device is required");
   if (FLAGS_peer.empty()) return Usage("--peer is required");
   if (FLAGS_peer_timeout_ms <= 0) return Usage("--peer_timeout_ms must be positive");
+  if (scalefs::Status s = scalefs::InitRpcSecurityFromFlags("scalefs-chunk", ""); !s.ok()) {
+    return Usage(s.message());
+  }
 
   scalefs::ChunkServerOptions options;
   options.listen_address = FLAGS_listen;

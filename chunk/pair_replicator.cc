@@ -34,7 +34,7 @@ struct PeerCall {
   }
 };
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& address) { return NewChannel(address); }
+std::shared_ptr<grpc::Channel> Channel(const std::string& address) { return NewChannel(address, Role::kMember); }
 
 const char* MemberLetter(uint32_t index) { return index == 0 ? "A" : "B"; }
 
@@ -102,7 +102,7 @@ std::unique_ptr<meta::Meta::Stub> PairReplicator::MetaStub() {
   if (addr.empty()) return nullptr;
   std::lock_guard<std::mutex> l(mu_);
   if (!meta_channel_ || meta_stub_address_ != addr) {
-    meta_channel_ = Channel(addr);
+    meta_channel_ = NewChannel(addr, Role::kMeta);
     meta_stub_address_ = addr;
   }
   return meta::Meta::NewStub(meta_channel_);

@@ -45,12 +45,17 @@ std::string ProgramHelpText(const ProgramHelp& help) {
   std::vector<gflags::CommandLineFlagInfo> all;
   gflags::GetAllFlags(&all);
   std::string out = help.usage;
+  // Groups in a row with the same title share its heading.
+  std::string last_title;
   for (const auto& [file, title] : help.groups) {
     std::string lines;
     for (const gflags::CommandLineFlagInfo& f : all) {
       if (EndsWith(f.filename, "/" + file) || f.filename == file) lines += FlagLine(f);
     }
-    if (!lines.empty()) out += "\n" + title + ":\n" + lines;
+    if (lines.empty()) continue;
+    if (title != last_title) out += "\n" + title + ":\n";
+    out += lines;
+    last_title = title;
   }
   out += "\nAlso: --logtostderr, --v=N (verbose logging), --helpfull (every flag), --version.\n";
   return out;

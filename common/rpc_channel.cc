@@ -4,7 +4,12 @@
 
 namespace scalefs {
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address, Role server_role) {
+  return NewChannel(address, server_role, RpcChannelCredentials());
+}
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address, Role server_role,
+                                          std::shared_ptr<grpc::ChannelCredentials> creds) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageSize);
   args.SetMaxSendMessageSize(kMaxMessageSize);
@@ -15,7 +20,10 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
   // Callers fail over between members themselves; gRPC's own retries would
   // only keep a copy of every request in case it is sent again.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  // The name checked in the server's certificate, whatever host the
+  // address names: a member's certificate cannot pass for meta's.
+  args.SetSslTargetNameOverride(ServerNameFor(server_role));
+  return grpc::CreateCustomChannel(address, std::move(creds), args);
 }
 
 }  // namespace scalefs

@@ -53,7 +53,8 @@ std::string BindError(const std::string& address) {
 Result<std::unique_ptr<grpc::Server>> StartRpcServer(const RpcServerOptions& options, int* port) {
   *port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), port);
+  builder.AddListeningPort(options.address, RpcServerCredentials(NewAuthorizer(options.policy)),
+                           port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (grpc::Service* s : options.services) builder.RegisterService(s);
   builder.SetMaxReceiveMessageSize(kMaxMessageSize);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/rpc_authorizer.h"
 #include "common/status.h"
 
 namespace scalefs {
@@ -16,12 +17,17 @@ struct RpcServerOptions {
   std::vector<grpc::Service*> services;
   int max_threads = 0;                 // 0 = gRPC's default
   std::string name;                    // for the thread quota
+  // Who may call which method (with TLS; a plaintext server serves anyone).
+  MethodPolicy policy;
 };
 
 // Starts a server with scalefs's settings. A port another process holds is
 // refused (gRPC's default SO_REUSEPORT would let a second daemon start
 // silently beside the first and split the calls between them), with a
 // message naming the address and the reason. *port receives the bound port.
+// With TLS (InitRpcSecurity), only callers with a certificate of the
+// cluster's CA get through the handshake, and each call only if the policy
+// allows the method to the caller's role.
 Result<std::unique_ptr<grpc::Server>> StartRpcServer(const RpcServerOptions& options, int* port);
 
 }  // namespace scalefs

@@ -45,6 +45,8 @@ Status FromGrpc(const grpc::Status& s, const std::string& context) {
     case grpc::StatusCode::OUT_OF_RANGE: return Status::Range(msg);
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return Status(Status::Code::kTooBig, msg);
     case grpc::StatusCode::INVALID_ARGUMENT: return Status::Invalid(msg);
+    // A certificate whose role may not make the call.
+    case grpc::StatusCode::PERMISSION_DENIED: return Status(Status::Code::kAccess, msg);
     default: return Status::IoError(msg);
   }
 }

@@ -35,6 +35,7 @@ class Status {
     kBusy = EBUSY,
     kCrossDevice = EXDEV,
     kTooManyLinks = EMLINK,
+    kReadOnly = EROFS,
   };
 
   Status() = default;

@@ -12,7 +12,7 @@ SCALEFS_DEVICE_SIZE=${SCALEFS_DEVICE_SIZE:-1G}
 SCALEFS_PACKAGES=(build-essential cmake pkg-config libfuse3-dev fuse3 libgrpc++-dev
   protobuf-compiler-grpc libprotobuf-dev protobuf-compiler librocksdb-dev
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev zlib1g-dev
-  procps psmisc util-linux iproute2 acl)
+  procps psmisc util-linux iproute2 acl openssl libssl-dev)
 
 log() { echo "[scalefs] $*" >&2; }
 die() { echo "[scalefs] error: $*" >&2; exit 1; }

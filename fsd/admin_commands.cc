@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -56,19 +57,18 @@ namespace scalefs {
 
 const char kUsage[] =
     "usage: scalefs [--meta ADDR] COMMAND [ARGS]\n"
-    "  mount META MOUNTPOINT [-o opts] [-f]   mount (META '-' = default address)\n"
+    "  mount META MOUNTPOINT [-o opts] [-f]   mount (META '-' = default address); umount DIR\n"
     "      opts: allow_other, attr_timeout=S, entry_timeout=S, ro, nosuid, nodev, ...\n"
-    "  umount MOUNTPOINT                       unmount (fusermount3 -u)\n"
-    "  pair add NAME ADDR_A ADDR_B             register a storage pair\n"
-    "  pair list                               list storage pairs\n"
-    "  status [--watch [SECONDS]] [--json]     pairs as /proc/drbd shows them, capacity, free,\n"
-    "                                          clients; exit 0 healthy, 1 degraded, 2 no meta\n"
-    "  verify [PAIR] [--repair] [--range-mib N]  compare the members of each pair block by\n"
-    "                                          block; exit 0 only when identical\n"
+    "  pair add NAME ADDR_A ADDR_B | pair list  register a storage pair | list them\n"
+    "  status [--watch [S]] [--json]          pairs, capacity, clients; exit 0 healthy,\n"
+    "                                          1 degraded, 2 meta unreachable\n"
+    "  verify [PAIR] [--repair] [--range-mib N]  compare each pair's members; 0 if identical\n"
     "  fsck                                    check meta's consistency\n"
     "  locks [PATH...]                         locks held and waited for, by client\n"
+    "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca)\n"
     "  version                                 the version (also --version)\n"
-    "The meta address: --meta, else $SCALEFS_META, else the local cluster's.\n"
+    "The meta address: --meta, else $SCALEFS_META, else the local cluster's; the certificate:\n"
+    "--cert, else the local cluster's tls/admin.crt (a mount's: tls/client.crt).\n"
     "As mount.scalefs: mount.scalefs META DIR [-o opts]\n";
 
 namespace {
@@ -166,7 +166,7 @@ void TellParent(int fd, char status) {
   close(fd);
 }
 
-int Mount(const MountOptions& opts, int report_fd) {
+int Mount(MountOptions opts, int report_fd) {
   if (FLAGS_read_block_kb < 0 || FLAGS_read_block_kb % 4 != 0 ||
       uint64_t(FLAGS_read_block_kb) << 10 > kMaxIoSize) {
     std::cerr << "scalefs mount: --read_block_kb must be a multiple of 4 from 0 to "
@@ -199,6 +199,12 @@ int Mount(const MountOptions& opts, int report_fd) {
     std::cerr << "scalefs mount: cannot open a session at meta " << meta_addr << ": "
               << s.ToString() << "\n";
     return 1;
+  }
+  // A read-only certificate mounts read-only: the kernel refuses writes at
+  // once (EROFS) instead of meta refusing each one later.
+  if (session.read_only() &&
+      std::find(opts.fuse_options.begin(), opts.fuse_options.end(), "ro") == opts.fuse_options.end()) {
+    opts.fuse_options.push_back("ro");
   }
   ChunkPool pool(&meta, prefer);
   ScalefsFuse fs(&meta, &pool, FuseTimeouts{opts.attr_timeout, opts.entry_timeout},
@@ -443,7 +449,7 @@ void PrintRanges(const std::string& name, const RangeSet& ranges) {
 }
 
 std::unique_ptr<chunk::Chunk::Stub> VerifyStub(const std::string& address) {
-  return chunk::Chunk::NewStub(NewChannel(address));
+  return chunk::Chunk::NewStub(NewChannel(address, Role::kMember));
 }
 
 // Verifies (and with `repair` resyncs) one pair; true when its members end identical.

@@ -24,8 +24,11 @@ Status ClientSession::Open() {
   calls_.Reset(r->session());
   boot_ = r->boot();
   lease_ms_ = r->lease_ms();
+  if (!r->subdir().empty()) subdir_ = r->subdir();
+  read_only_ = r->read_only();
   LOG(INFO) << "session " << r->session() << " at meta " << meta_->address() << ", lease "
-            << r->lease_ms() << " ms";
+            << r->lease_ms() << " ms" << (subdir_ != "/" ? ", limited to " + subdir_ : "")
+            << (read_only_ ? ", read-only" : "");
   return Status::OK();
 }
 

@@ -51,6 +51,9 @@ class ClientSession {
   void Close();
 
   uint64_t id() const { return calls_.session(); }
+  // What this client's certificate grants, as meta answered at Open.
+  const std::string& subdir() const { return subdir_; }
+  bool read_only() const { return read_only_; }
   // Calls after which meta answered with this session's changes: tests and
   // status use it to tell that the session came back after a restart.
   uint64_t reestablished() const { return reestablished_.load(); }
@@ -65,6 +68,8 @@ class ClientSession {
 
   MetaClient* const meta_;
   meta::SessionInfo info_;
+  std::string subdir_ = "/";
+  bool read_only_ = false;
   CallNumbers calls_;
   HoldingsFn holdings_;
   EventFn on_event_;

@@ -10,6 +10,8 @@
 
 #include "common/process_tuning.h"
 #include "common/program_flags.h"
+#include "common/rpc_security.h"
+#include "fsd/ca_command.h"
 #include "common/version.h"
 #include "fsd/admin_commands.h"
 #include "fsd/session_commands.h"
@@ -23,10 +25,11 @@ int main(int argc, char** argv) {
 
   const scalefs::ProgramHelp help{
       helper ? "mount.scalefs" : "scalefs", scalefs::kUsage,
-      {{"fsd/main.cc", "cluster"},
+      {{"fsd/main.cc", "cluster and security"},
+       {"common/rpc_security.cc", "cluster and security"},
        {"fsd/admin_commands.cc", "mount"},
-       {"fsd/meta_client.cc", "meta calls"},
-       {"fsd/pair_client.cc", "storage pair I/O"}}};
+       {"fsd/meta_client.cc", "meta calls and storage pair I/O"},
+       {"fsd/pair_client.cc", "meta calls and storage pair I/O"}}};
   // Subcommands and their own options (-o, -f, --repair, --watch) stay in
   // `rest`, in order.
   const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, true);
@@ -36,13 +39,24 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   scalefs::TuneProcess();
 
-  if (helper) return scalefs::RunMount(rest, true, FLAGS_meta);
+  // A mount shows the local cluster's client certificate by default, an
+  // admin command its admin certificate.
+  auto secure = [](const char* default_name) {
+    scalefs::Status s = scalefs::InitRpcSecurityFromFlags("scalefs", default_name);
+    if (!s.ok()) std::cerr << "scalefs: " << s.message() << "\n";
+    return s.ok();
+  };
+  if (helper) return secure("client") ? scalefs::RunMount(rest, true, FLAGS_meta) : 2;
   if (rest.empty()) {
     std::cerr << scalefs::kUsage;
     return 2;
   }
   const std::string cmd = rest[0];
   const std::vector<std::string> args(rest.begin() + 1, rest.end());
+  if (cmd == "ca") return scalefs::RunCa(args);
+  const bool known = cmd == "mount" || cmd == "pair" || cmd == "status" || cmd == "verify" ||
+                     cmd == "fsck" || cmd == "locks";
+  if (known && !secure(cmd == "mount" ? "client" : "admin")) return 2;
   if (cmd == "mount") return scalefs::RunMount(args, false, FLAGS_meta);
   if (cmd == "umount" || cmd == "unmount") return scalefs::RunUmount(args);
   if (cmd == "pair") return scalefs::RunPair(args, FLAGS_meta);

@@ -19,7 +19,7 @@ namespace scalefs {
 
 MetaClient::MetaClient(const std::string& address, int timeout_ms)
     : address_(address), timeout_ms_(timeout_ms > 0 ? timeout_ms : FLAGS_meta_timeout_ms) {
-  channel_ = NewChannel(address);
+  channel_ = NewChannel(address, Role::kMeta);
   stub_ = meta::Meta::NewStub(channel_);
 }
 

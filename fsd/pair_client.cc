@@ -41,8 +41,8 @@ constexpr uint64_t kMaxBatchBytes = 1 << 20;
 
 PairClient::PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms)
     : pair_(pair), io_timeout_ms_(io_timeout_ms), retry_ms_(retry_ms) {
-  stubs_[0] = chunk::Chunk::NewStub(NewChannel(pair.address_a()));
-  stubs_[1] = chunk::Chunk::NewStub(NewChannel(pair.address_b()));
+  stubs_[0] = chunk::Chunk::NewStub(NewChannel(pair.address_a(), Role::kMember));
+  stubs_[1] = chunk::Chunk::NewStub(NewChannel(pair.address_b(), Role::kMember));
 }
 
 namespace {

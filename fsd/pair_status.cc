@@ -17,7 +17,7 @@ namespace {
 MemberView QueryMember(const std::string& address, int timeout_ms) {
   MemberView m;
   m.address = address;
-  auto stub = chunk::Chunk::NewStub(NewChannel(address));
+  auto stub = chunk::Chunk::NewStub(NewChannel(address, Role::kMember));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   grpc::Status s = stub->Info(&ctx, chunk::InfoRequest(), &m.info);

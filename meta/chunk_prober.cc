@@ -10,7 +10,7 @@ namespace scalefs::meta {
 
 namespace {
 std::unique_ptr<chunk::Chunk::Stub> StubFor(const std::string& address) {
-  return chunk::Chunk::NewStub(NewChannel(address));
+  return chunk::Chunk::NewStub(NewChannel(address, Role::kMember));
 }
 }  // namespace
 

@@ -15,8 +15,10 @@
 #include "common/process_tuning.h"
 #include "common/program_flags.h"
 #include "common/layout.h"
+#include "common/rpc_security.h"
 #include "common/rpc_server.h"
 #include "meta/meta_checker.h"
+#include "meta/meta_policy.h"
 #include "meta/meta_service.h"
 #include "meta/meta_store.h"
 
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
       "scalefs-meta: the metadata service (names, inodes, extents, sessions, locks)\n"
       "usage: scalefs-meta --db=DIR [--listen=HOST:PORT] [flags]\n"
       "       scalefs-meta --db=DIR --fsck    check a stopped meta's DB\n",
-      {{"meta/main.cc", "service"}}};
+      {{"meta/main.cc", "service"}, {"common/rpc_security.cc", "security"}}};
   const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, false);
   if (parsed.exit_code >= 0) return parsed.exit_code;
   google::InitGoogleLogging(argv[0]);
@@ -86,6 +88,10 @@ int main(int argc, char** argv) {
     }
   }
   if (FLAGS_fsck) return RunFsck();
+  if (scalefs::Status s = scalefs::InitRpcSecurityFromFlags("scalefs-meta", ""); !s.ok()) {
+    fprintf(stderr, "scalefs-meta: %s\n", s.message().c_str());
+    return 2;
+  }
 
   if (FLAGS_session_timeout_s <= 0) {
     fprintf(stderr, "scalefs-meta: --session_timeout_s must be positive\n");
@@ -105,6 +111,7 @@ int main(int argc, char** argv) {
   scalefs::RpcServerOptions rpc;
   rpc.address = FLAGS_listen;
   rpc.services = {&service};
+  rpc.policy = scalefs::meta::MetaPolicy();
   auto started = scalefs::StartRpcServer(rpc, &port);
   if (!started.ok()) {
     fprintf(stderr, "scalefs-meta: %s\n", started.status().message().c_str());

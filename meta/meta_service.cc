@@ -23,79 +23,95 @@ grpc::Status ExtentsOut(const Result<ExtentList>& r, ExtentsReply* reply) {
 }
 }  // namespace
 
-grpc::Status MetaService::Lookup(grpc::ServerContext*, const LookupRequest* req, AttrReply* reply) {
-  return AttrOut(store_->Lookup(req->parent(), req->name()), reply);
+grpc::Status MetaService::Lookup(grpc::ServerContext* ctx, const LookupRequest* in, AttrReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const LookupRequest* req) -> grpc::Status {
+    return AttrOut(store_->Lookup(req->parent(), req->name()), reply);
+  });
 }
 
-grpc::Status MetaService::GetAttr(grpc::ServerContext*, const InodeRequest* req, AttrReply* reply) {
-  return AttrOut(store_->GetAttr(req->ino()), reply);
+grpc::Status MetaService::GetAttr(grpc::ServerContext* ctx, const InodeRequest* in, AttrReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const InodeRequest* req) -> grpc::Status {
+    return AttrOut(store_->GetAttr(req->ino()), reply);
+  });
 }
 
-grpc::Status MetaService::SetAttr(grpc::ServerContext*, const SetAttrRequest* req,
-                                  AttrReply* reply) {
-  return ToGrpc(store_->SetAttr(*req, reply));
+grpc::Status MetaService::SetAttr(grpc::ServerContext* ctx, const SetAttrRequest* in, AttrReply* reply) {
+  return Serve(ctx, in, reply, Access::kChange, [&](const SetAttrRequest* req) -> grpc::Status {
+    return ToGrpc(store_->SetAttr(*req, reply));
+  });
 }
 
-grpc::Status MetaService::MakeNode(grpc::ServerContext*, const MakeNodeRequest* req,
-                                   AttrReply* reply) {
-  return ToGrpc(store_->MakeNode(*req, reply));
+grpc::Status MetaService::MakeNode(grpc::ServerContext* ctx, const MakeNodeRequest* in, AttrReply* reply) {
+  return Serve(ctx, in, reply, Access::kChange, [&](const MakeNodeRequest* req) -> grpc::Status {
+    return ToGrpc(store_->MakeNode(*req, reply));
+  });
 }
 
-grpc::Status MetaService::Link(grpc::ServerContext*, const LinkRequest* req, AttrReply* reply) {
-  return ToGrpc(store_->Link(*req, reply));
+grpc::Status MetaService::Link(grpc::ServerContext* ctx, const LinkRequest* in, AttrReply* reply) {
+  return Serve(ctx, in, reply, Access::kChange, [&](const LinkRequest* req) -> grpc::Status {
+    return ToGrpc(store_->Link(*req, reply));
+  });
 }
 
-grpc::Status MetaService::Unlink(grpc::ServerContext*, const UnlinkRequest* req,
-                                 AttrReply* reply) {
-  return ToGrpc(store_->Unlink(*req, reply));
+grpc::Status MetaService::Unlink(grpc::ServerContext* ctx, const UnlinkRequest* in, AttrReply* reply) {
+  return Serve(ctx, in, reply, Access::kChange, [&](const UnlinkRequest* req) -> grpc::Status {
+    return ToGrpc(store_->Unlink(*req, reply));
+  });
 }
 
-grpc::Status MetaService::Rename(grpc::ServerContext*, const RenameRequest* req,
-                                 Empty* reply) {
-  return ToGrpc(store_->Rename(*req, reply));
+grpc::Status MetaService::Rename(grpc::ServerContext* ctx, const RenameRequest* in, Empty* reply) {
+  return Serve(ctx, in, reply, Access::kChange, [&](const RenameRequest* req) -> grpc::Status {
+    return ToGrpc(store_->Rename(*req, reply));
+  });
 }
 
-grpc::Status MetaService::ReadLink(grpc::ServerContext*, const InodeRequest* req,
-                                   ReadLinkReply* reply) {
-  Result<std::string> r = store_->ReadLink(req->ino());
-  if (!r.ok()) return ToGrpc(r.status());
-  reply->set_target(*r);
-  return grpc::Status::OK;
+grpc::Status MetaService::ReadLink(grpc::ServerContext* ctx, const InodeRequest* in, ReadLinkReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const InodeRequest* req) -> grpc::Status {
+    Result<std::string> r = store_->ReadLink(req->ino());
+    if (!r.ok()) return ToGrpc(r.status());
+    reply->set_target(*r);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status MetaService::ReadDir(grpc::ServerContext*, const ReadDirRequest* req,
-                                  ReadDirReply* reply) {
-  Result<DirPage> r = store_->ReadDir(req->ino(), req->after(), req->limit(), req->extents_max_size());
-  if (!r.ok()) return ToGrpc(r.status());
-  for (DirEntry& e : r->entries) *reply->add_entries() = std::move(e);
-  reply->set_more(r->more);
-  return grpc::Status::OK;
+grpc::Status MetaService::ReadDir(grpc::ServerContext* ctx, const ReadDirRequest* in, ReadDirReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const ReadDirRequest* req) -> grpc::Status {
+    Result<DirPage> r = store_->ReadDir(req->ino(), req->after(), req->limit(), req->extents_max_size());
+    if (!r.ok()) return ToGrpc(r.status());
+    for (DirEntry& e : r->entries) *reply->add_entries() = std::move(e);
+    reply->set_more(r->more);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status MetaService::SetXattr(grpc::ServerContext*, const SetXattrRequest* req,
-                                   Empty* reply) {
-  return ToGrpc(store_->SetXattr(*req, reply));
+grpc::Status MetaService::SetXattr(grpc::ServerContext* ctx, const SetXattrRequest* in, Empty* reply) {
+  return Serve(ctx, in, reply, Access::kChange, [&](const SetXattrRequest* req) -> grpc::Status {
+    return ToGrpc(store_->SetXattr(*req, reply));
+  });
 }
 
-grpc::Status MetaService::GetXattr(grpc::ServerContext*, const XattrRequest* req,
-                                   XattrReply* reply) {
-  Result<std::string> r = store_->GetXattr(req->ino(), req->name());
-  if (!r.ok()) return ToGrpc(r.status());
-  reply->set_value(*r);
-  return grpc::Status::OK;
+grpc::Status MetaService::GetXattr(grpc::ServerContext* ctx, const XattrRequest* in, XattrReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const XattrRequest* req) -> grpc::Status {
+    Result<std::string> r = store_->GetXattr(req->ino(), req->name());
+    if (!r.ok()) return ToGrpc(r.status());
+    reply->set_value(*r);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status MetaService::ListXattr(grpc::ServerContext*, const InodeRequest* req,
-                                    ListXattrReply* reply) {
-  Result<std::vector<std::string>> r = store_->ListXattr(req->ino());
-  if (!r.ok()) return ToGrpc(r.status());
-  for (const std::string& n : *r) reply->add_names(n);
-  return grpc::Status::OK;
+grpc::Status MetaService::ListXattr(grpc::ServerContext* ctx, const InodeRequest* in, ListXattrReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const InodeRequest* req) -> grpc::Status {
+    Result<std::vector<std::string>> r = store_->ListXattr(req->ino());
+    if (!r.ok()) return ToGrpc(r.status());
+    for (const std::string& n : *r) reply->add_names(n);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status MetaService::RemoveXattr(grpc::ServerContext*, const XattrRequest* req,
-                                      Empty* reply) {
-  return ToGrpc(store_->RemoveXattr(*req, reply));
+grpc::Status MetaService::RemoveXattr(grpc::ServerContext* ctx, const XattrRequest* in, Empty* reply) {
+  return Serve(ctx, in, reply, Access::kChange, [&](const XattrRequest* req) -> grpc::Status {
+    return ToGrpc(store_->RemoveXattr(*req, reply));
+  });
 }
 
 grpc::Status MetaService::StatFs(grpc::ServerContext*, const Empty*, StatFsReply* reply) {
@@ -103,28 +119,33 @@ grpc::Status MetaService::StatFs(grpc::ServerContext*, const Empty*, StatFsReply
   return grpc::Status::OK;
 }
 
-grpc::Status MetaService::Allocate(grpc::ServerContext*, const AllocateRequest* req,
-                                   ExtentsReply* reply) {
-  return ToGrpc(store_->Allocate(*req, reply));
+grpc::Status MetaService::Allocate(grpc::ServerContext* ctx, const AllocateRequest* in, ExtentsReply* reply) {
+  return Serve(ctx, in, reply, Access::kChange, [&](const AllocateRequest* req) -> grpc::Status {
+    return ToGrpc(store_->Allocate(*req, reply));
+  });
 }
 
-grpc::Status MetaService::GetExtents(grpc::ServerContext*, const ExtentsRequest* req,
-                                     ExtentsReply* reply) {
-  if (req->open_session() != 0) {
-    // Registered before the read: an unlink from now on keeps the data.
-    Status s = store_->sessions().AddOpen(req->open_session(), req->ino());
-    if (!s.ok()) return ToGrpc(Status::Stale(s.message() + ": the mount's session expired"));
-  }
-  return ExtentsOut(store_->GetExtents(req->ino(), req->offset(), req->length()), reply);
+grpc::Status MetaService::GetExtents(grpc::ServerContext* ctx, const ExtentsRequest* in, ExtentsReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const ExtentsRequest* req) -> grpc::Status {
+    if (req->open_session() != 0) {
+      // Registered before the read: an unlink from now on keeps the data.
+      Status s = store_->sessions().AddOpen(req->open_session(), req->ino());
+      if (!s.ok()) return ToGrpc(Status::Stale(s.message() + ": the mount's session expired"));
+    }
+    return ExtentsOut(store_->GetExtents(req->ino(), req->offset(), req->length()), reply);
+  });
 }
 
-grpc::Status MetaService::Release(grpc::ServerContext*, const ReleaseRequest* req, Empty*) {
-  return ToGrpc(store_->Release(*req));
+grpc::Status MetaService::Release(grpc::ServerContext* ctx, const ReleaseRequest* in, Empty* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const ReleaseRequest* req) -> grpc::Status {
+    return ToGrpc(store_->Release(*req));
+  });
 }
 
-grpc::Status MetaService::Commit(grpc::ServerContext*, const CommitRequest* req,
-                                 AttrReply* reply) {
-  return ToGrpc(store_->Commit(*req, reply));
+grpc::Status MetaService::Commit(grpc::ServerContext* ctx, const CommitRequest* in, AttrReply* reply) {
+  return Serve(ctx, in, reply, Access::kChange, [&](const CommitRequest* req) -> grpc::Status {
+    return ToGrpc(store_->Commit(*req, reply));
+  });
 }
 
 grpc::Status MetaService::PairAdd(grpc::ServerContext*, const PairAddRequest* req, Pair* reply) {
@@ -170,11 +191,20 @@ grpc::Status MetaService::PairState(grpc::ServerContext*, const PairStateRequest
 
 // ---- sessions ----
 
-grpc::Status MetaService::OpenSession(grpc::ServerContext*, const OpenSessionRequest* req,
+grpc::Status MetaService::OpenSession(grpc::ServerContext* ctx, const OpenSessionRequest* req,
                                       OpenSessionReply* reply) {
+  Result<PeerIdentity> peer = PeerOf(*ctx);
+  if (!peer.ok()) return ToGrpc(peer.status());
+  if (peer->grant.subdir != "/") {
+    // A mount of a subdirectory that is not there fails now, not at its first call.
+    Result<SubtreeView> view = views_.For(peer->grant.subdir);
+    if (!view.ok()) return ToGrpc(view.status());
+  }
   Result<OpenSessionReply> r = store_->sessions().Open(*req);
   if (!r.ok()) return ToGrpc(r.status());
   *reply = *r;
+  reply->set_subdir(peer->grant.subdir);
+  reply->set_read_only(peer->grant.read_only);
   return grpc::Status::OK;
 }
 
@@ -186,25 +216,26 @@ grpc::Status MetaService::KeepAlive(grpc::ServerContext*, const SessionRef* req,
   return grpc::Status::OK;
 }
 
-grpc::Status MetaService::Reclaim(grpc::ServerContext*, const ReclaimRequest* req,
-                                  ReclaimReply* reply) {
-  SessionTable& sessions = store_->sessions();
-  if (!sessions.Known(req->session())) {
-    return ToGrpc(Status::Stale("no session " + std::to_string(req->session())));
-  }
-  for (uint64_t ino : req->open_inos()) {
-    Status s = sessions.AddOpen(req->session(), ino);
-    if (!s.ok()) return ToGrpc(s);
-  }
-  for (FileLock l : req->locks()) {
-    l.set_session(req->session());
-    LockTable::Answer a = locks_.Set(l, /*wait=*/false, /*reclaim=*/true);
-    if (a.outcome != LockReply::GRANTED) *reply->add_lost() = l;
-  }
-  sessions.Reclaimed(req->session());
-  LOG(INFO) << "session " << req->session() << " reclaimed " << req->open_inos_size()
-            << " open files and " << req->locks_size() - reply->lost_size() << " locks";
-  return grpc::Status::OK;
+grpc::Status MetaService::Reclaim(grpc::ServerContext* ctx, const ReclaimRequest* in, ReclaimReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const ReclaimRequest* req) -> grpc::Status {
+    SessionTable& sessions = store_->sessions();
+    if (!sessions.Known(req->session())) {
+      return ToGrpc(Status::Stale("no session " + std::to_string(req->session())));
+    }
+    for (uint64_t ino : req->open_inos()) {
+      Status s = sessions.AddOpen(req->session(), ino);
+      if (!s.ok()) return ToGrpc(s);
+    }
+    for (FileLock l : req->locks()) {
+      l.set_session(req->session());
+      LockTable::Answer a = locks_.Set(l, /*wait=*/false, /*reclaim=*/true);
+      if (a.outcome != LockReply::GRANTED) *reply->add_lost() = l;
+    }
+    sessions.Reclaimed(req->session());
+    LOG(INFO) << "session " << req->session() << " reclaimed " << req->open_inos_size()
+              << " open files and " << req->locks_size() - reply->lost_size() << " locks";
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status MetaService::CloseSession(grpc::ServerContext*, const SessionRef* req, Empty*) {
@@ -220,10 +251,16 @@ grpc::Status MetaService::SessionEvents(grpc::ServerContext* ctx, const SessionR
   if (!sessions.Known(req->session())) {
     return ToGrpc(Status::Stale("no session " + std::to_string(req->session())));
   }
+  Result<PeerIdentity> peer = PeerOf(*ctx);
+  if (!peer.ok()) return ToGrpc(peer.status());
   std::vector<SessionEvent> events;
   while (!ctx->IsCancelled()) {
     if (!sessions.WaitEvents(req->session(), std::chrono::milliseconds(500), &events)) break;
-    for (const SessionEvent& e : events) {
+    for (SessionEvent& e : events) {
+      if (peer->grant.subdir != "/") {
+        Result<SubtreeView> view = views_.For(peer->grant.subdir);
+        if (view.ok()) view->MapReply(&e);
+      }
       if (!writer->Write(e)) return grpc::Status::CANCELLED;
     }
   }
@@ -257,32 +294,35 @@ Status MetaService::CheckLockRequest(const LockRequest& req) const {
   return Status::OK();
 }
 
-grpc::Status MetaService::SetLock(grpc::ServerContext*, const LockRequest* req,
-                                  LockReply* reply) {
-  Status s = CheckLockRequest(*req);
-  if (!s.ok()) return ToGrpc(s);
-  LockTable::Answer a = locks_.Set(req->lock(), req->wait(), req->reclaim());
-  PostGrants(&locks_, &store_->sessions());
-  reply->set_outcome(a.outcome);
-  if (a.outcome == LockReply::CONFLICT) *reply->mutable_conflict() = a.conflict;
-  return grpc::Status::OK;
+grpc::Status MetaService::SetLock(grpc::ServerContext* ctx, const LockRequest* in, LockReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const LockRequest* req) -> grpc::Status {
+    Status s = CheckLockRequest(*req);
+    if (!s.ok()) return ToGrpc(s);
+    LockTable::Answer a = locks_.Set(req->lock(), req->wait(), req->reclaim());
+    PostGrants(&locks_, &store_->sessions());
+    reply->set_outcome(a.outcome);
+    if (a.outcome == LockReply::CONFLICT) *reply->mutable_conflict() = a.conflict;
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status MetaService::TestLock(grpc::ServerContext*, const LockRequest* req,
-                                   LockReply* reply) {
-  Status s = CheckLockRequest(*req);
-  if (!s.ok()) return ToGrpc(s);
-  LockTable::Answer a = locks_.Test(req->lock());
-  reply->set_outcome(a.outcome);
-  if (a.outcome == LockReply::CONFLICT) *reply->mutable_conflict() = a.conflict;
-  return grpc::Status::OK;
+grpc::Status MetaService::TestLock(grpc::ServerContext* ctx, const LockRequest* in, LockReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const LockRequest* req) -> grpc::Status {
+    Status s = CheckLockRequest(*req);
+    if (!s.ok()) return ToGrpc(s);
+    LockTable::Answer a = locks_.Test(req->lock());
+    reply->set_outcome(a.outcome);
+    if (a.outcome == LockReply::CONFLICT) *reply->mutable_conflict() = a.conflict;
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status MetaService::CancelLock(grpc::ServerContext*, const LockRequest* req,
-                                     LockReply* reply) {
-  LockTable::Answer a = locks_.Cancel(req->lock());
-  reply->set_outcome(a.outcome);
-  return grpc::Status::OK;
+grpc::Status MetaService::CancelLock(grpc::ServerContext* ctx, const LockRequest* in, LockReply* reply) {
+  return Serve(ctx, in, reply, Access::kRead, [&](const LockRequest* req) -> grpc::Status {
+    LockTable::Answer a = locks_.Cancel(req->lock());
+    reply->set_outcome(a.outcome);
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status MetaService::LockList(grpc::ServerContext*, const LockListRequest* req,

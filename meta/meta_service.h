@@ -4,9 +4,12 @@
 #pragma once
 
 #include "common/lock_table.h"
+#include "common/rpc_authorizer.h"
+#include "common/rpc_status.h"
 #include "meta/meta_store.h"
 #include "meta/pair_authority.h"
 #include "meta/session_keeper.h"
+#include "meta/subtree_view.h"
 #include "proto/meta.grpc.pb.h"
 
 namespace scalefs::meta {
@@ -14,7 +17,7 @@ namespace scalefs::meta {
 class MetaService final : public Meta::Service {
  public:
   explicit MetaService(MetaStore* store)
-      : store_(store), authority_(store), keeper_(store, &locks_) {}
+      : store_(store), authority_(store), views_(store), keeper_(store, &locks_) {}
 
   grpc::Status Lookup(grpc::ServerContext*, const LookupRequest*, AttrReply*) override;
   grpc::Status GetAttr(grpc::ServerContext*, const InodeRequest*, AttrReply*) override;
@@ -55,11 +58,36 @@ class MetaService final : public Meta::Service {
   grpc::Status LockList(grpc::ServerContext*, const LockListRequest*, LockListReply*) override;
 
  private:
+  enum class Access { kRead, kChange };
+  // Runs a mount's call under its certificate's grant: a change from a
+  // read-only client is refused with EROFS, and a client limited to a
+  // subdirectory has its inodes mapped (and checked) by a SubtreeView.
+  template <typename Req, typename Reply, typename Fn>
+  grpc::Status Serve(grpc::ServerContext* ctx, const Req* req, Reply* reply, Access access,
+                     Fn&& fn) {
+    Result<PeerIdentity> peer = PeerOf(*ctx);
+    if (!peer.ok()) return ToGrpc(peer.status());
+    const ClientGrant& grant = peer->grant;
+    if (grant.read_only && access == Access::kChange) {
+      return ToGrpc(Status(Status::Code::kReadOnly,
+                           "client '" + peer->name + "' has a read-only certificate"));
+    }
+    if (grant.subdir == "/") return fn(req);
+    Result<SubtreeView> view = views_.For(grant.subdir);
+    if (!view.ok()) return ToGrpc(view.status());
+    Req mapped = *req;
+    if (Status s = view->MapRequest(&mapped); !s.ok()) return ToGrpc(s);
+    grpc::Status st = fn(&mapped);
+    if (st.ok()) view->MapReply(reply);
+    return st;
+  }
+
   // Locks are held for sessions meta knows; Stale otherwise (expired).
   Status CheckLockRequest(const LockRequest& req) const;
 
   MetaStore* store_;
   PairAuthority authority_;
+  SubtreeViews views_;
   LockTable locks_;
   SessionKeeper keeper_;  // last: its thread uses the members above
 };

@@ -101,10 +101,10 @@ Status MetaStore::DoMakeNode(Txn* txn, const MakeNodeRequest& req, AttrReply* re
   a->set_mtime_ns(now);
   a->set_ctime_ns(now);
   a->set_generation(1);
-  if (type == S_IFDIR) {
-    a->set_parent(req.parent());
-    parent->mutable_attr()->set_nlink(parent->attr().nlink() + 1);
-  }
+  // Every inode knows the directory it was made in: a client limited to a
+  // subdirectory reaches only inodes under it (meta/subtree_view.h).
+  a->set_parent(req.parent());
+  if (type == S_IFDIR) parent->mutable_attr()->set_nlink(parent->attr().nlink() + 1);
   if (type == S_IFLNK) {
     rec->set_symlink_target(req.symlink_target());
     a->set_size(req.symlink_target().size());
@@ -325,13 +325,13 @@ Status MetaStore::DoRename(Txn* txn, const RenameRequest& req) {
     txn->batch.Put(DentryKey(P, req.name()), EncodeDentry(dst->ino, dst_rec->attr().mode()));
     txn->batch.Put(DentryKey(NP, req.new_name()), EncodeDentry(src->ino, src_rec->attr().mode()));
     if (P != NP) {
+      src_rec->mutable_attr()->set_parent(NP);
+      dst_rec->mutable_attr()->set_parent(P);
       if (src_dir) {
-        src_rec->mutable_attr()->set_parent(NP);
         add_nlink(parent, -1);
         add_nlink(new_parent, +1);
       }
       if (dst_dir) {
-        dst_rec->mutable_attr()->set_parent(P);
         add_nlink(new_parent, -1);
         add_nlink(parent, +1);
       }
@@ -367,10 +367,12 @@ Status MetaStore::DoRename(Txn* txn, const RenameRequest& req) {
     }
     txn->batch.Delete(DentryKey(P, req.name()));
     txn->batch.Put(DentryKey(NP, req.new_name()), EncodeDentry(src->ino, src_rec->attr().mode()));
-    if (src_dir && P != NP) {
+    if (P != NP) {
       src_rec->mutable_attr()->set_parent(NP);
-      add_nlink(parent, -1);
-      add_nlink(new_parent, +1);
+      if (src_dir) {
+        add_nlink(parent, -1);
+        add_nlink(new_parent, +1);
+      }
     }
     src_rec->mutable_attr()->set_ctime_ns(now);
   }

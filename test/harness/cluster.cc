@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/layout.h"
+#include "common/rpc_channel.h"
 
 namespace scalefs::test {
 
@@ -125,6 +126,7 @@ std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
   if (name == "meta") {
     std::vector<std::string> argv{bin + "/scalefs-meta", "--listen=" + meta_addr_,
                                   "--db=" + dir_ + "/metadb"};
+    for (const std::string& f : TlsFlags("meta")) argv.push_back(f);
     argv.insert(argv.end(), options_.meta_flags.begin(), options_.meta_flags.end());
     return argv;
   }
@@ -135,6 +137,7 @@ std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
                                     "--peer=" + MemberAddress(p, 1 - m),
                                     "--device=" + DevicePath(p, m),
                                     "--size=" + std::to_string(DeviceSize(p))};
+      for (const std::string& f : TlsFlags(name)) argv.push_back(f);
       argv.insert(argv.end(), options_.chunk_flags.begin(), options_.chunk_flags.end());
       return argv;
     }
@@ -176,7 +179,8 @@ Status Cluster::StartDaemon(const std::string& name) {
       for (int m = 0; m < 2; ++m)
         if (MemberName(p, m) == name) addr = MemberAddress(p, m);
   }
-  auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
+  auto channel = NewChannel(addr, name == "meta" ? Role::kMeta : Role::kMember,
+                            Credentials("admin"));
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + 20s))
     return Status::Unavailable(name + " did not start listening on " + addr + "; see " + dir_ +
                                "/log/" + name + ".log");
@@ -201,7 +205,49 @@ bool Cluster::Running(const std::string& name) const {
   return waitpid(it->second, nullptr, WNOHANG) == 0;
 }
 
+std::vector<std::string> Cluster::TlsFlags(const std::string& name) const {
+  if (options_.insecure) return {"--insecure"};
+  return {"--ca_cert=" + tls_dir() + "/ca.crt", "--cert=" + tls_dir() + "/" + name + ".crt",
+          "--key=" + tls_dir() + "/" + name + ".key"};
+}
+
+Status Cluster::Issue(const std::string& role, const std::string& name,
+                      const std::vector<std::string>& extra) {
+  std::string cmd = std::string(SCALEFS_BIN_DIR) + "/scalefs ca issue " + role + " " + name +
+                    " --dir " + tls_dir();
+  for (const std::string& e : extra) cmd += " '" + e + "'";
+  std::string out;
+  if (RunShell(cmd, &out) != 0) return Status::IoError(cmd + ": " + out);
+  return Status::OK();
+}
+
+Status Cluster::MakeCertificates() {
+  std::string out;
+  const std::string init = std::string(SCALEFS_BIN_DIR) + "/scalefs ca init --dir " + tls_dir();
+  if (RunShell(init, &out) != 0) return Status::IoError(init + ": " + out);
+  Status s = Issue("meta", "meta");
+  for (int p = 0; s.ok() && p < options_.pairs; ++p)
+    for (int m = 0; s.ok() && m < 2; ++m) s = Issue("member", MemberName(p, m));
+  if (s.ok()) s = Issue("client", "client");
+  if (s.ok()) s = Issue("admin", "admin");
+  return s;
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Cluster::Credentials(const std::string& cert) const {
+  if (options_.insecure) return grpc::InsecureChannelCredentials();
+  auto creds = TlsChannelCredentials(
+      {tls_dir() + "/ca.crt", tls_dir() + "/" + cert + ".crt", tls_dir() + "/" + cert + ".key"});
+  return creds.ok() ? *creds : grpc::InsecureChannelCredentials();
+}
+
 Status Cluster::Start() {
+  if (!options_.insecure) {
+    Status s = MakeCertificates();
+    if (!s.ok()) return s;
+  }
+  // The CLI and mounts this test starts find their certificates as a user's
+  // do: in the local cluster's state folder (tls/admin.*, tls/client.*).
+  setenv("SCALEFS_STATE", dir_.c_str(), 1);
   for (const auto& name : DaemonNames()) {
     Status s = StartDaemon(name);
     if (!s.ok()) return s;
@@ -234,6 +280,7 @@ Status Cluster::MountAt(const std::string& dir, const std::string& client_name,
   fs::create_directories(dir);
   std::vector<std::string> argv{std::string(SCALEFS_BIN_DIR) + "/scalefs", "mount", meta_addr_, dir,
                                 "-f"};
+  if (options_.insecure) argv.insert(argv.begin() + 1, "--insecure");
   argv.insert(argv.end(), flags.begin(), flags.end());
   for (const auto& o : options_.mount_options) {
     argv.push_back("-o");
@@ -266,25 +313,33 @@ Status Cluster::Mount() { return MountAt(mnt_, "client"); }
 Status Cluster::Unmount() { return UnmountAt(mnt_, "client"); }
 
 int Cluster::Cli(const std::vector<std::string>& args, std::string* output) {
-  std::string cmd = std::string(SCALEFS_BIN_DIR) + "/scalefs --meta=" + meta_addr_;
+  std::string cmd = std::string(SCALEFS_BIN_DIR) + "/scalefs --meta=" + meta_addr_ +
+                    (options_.insecure ? " --insecure" : "");
   for (const auto& a : args) cmd += " '" + a + "'";
   return RunShell(cmd, output);
 }
 
-std::unique_ptr<scalefs::meta::Meta::Stub> Cluster::MetaStub() const {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageSize);
-  args.SetMaxSendMessageSize(64 << 20);
-  return scalefs::meta::Meta::NewStub(
-      grpc::CreateCustomChannel(meta_addr_, grpc::InsecureChannelCredentials(), args));
-}
-
-std::unique_ptr<scalefs::chunk::Chunk::Stub> Cluster::ChunkStub(int pair, int member) const {
+namespace {
+// Larger limits than the programs' own: tests send oversized requests to see
+// the server refuse them.
+std::shared_ptr<grpc::Channel> TestChannel(const std::string& addr, Role role,
+                                           std::shared_ptr<grpc::ChannelCredentials> creds) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  return scalefs::chunk::Chunk::NewStub(grpc::CreateCustomChannel(
-      MemberAddress(pair, member), grpc::InsecureChannelCredentials(), args));
+  args.SetSslTargetNameOverride(ServerNameFor(role));
+  return grpc::CreateCustomChannel(addr, std::move(creds), args);
+}
+}  // namespace
+
+std::unique_ptr<scalefs::meta::Meta::Stub> Cluster::MetaStub(const std::string& cert) const {
+  return scalefs::meta::Meta::NewStub(TestChannel(meta_addr_, Role::kMeta, Credentials(cert)));
+}
+
+std::unique_ptr<scalefs::chunk::Chunk::Stub> Cluster::ChunkStub(int pair, int member,
+                                                               const std::string& cert) const {
+  return scalefs::chunk::Chunk::NewStub(
+      TestChannel(MemberAddress(pair, member), Role::kMember, Credentials(cert)));
 }
 
 }  // namespace scalefs::test

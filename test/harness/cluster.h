@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/rpc_security.h"
 #include "common/status.h"
 #include "proto/chunk.grpc.pb.h"
 #include "proto/meta.grpc.pb.h"
@@ -28,6 +29,10 @@ struct ClusterOptions {
   std::vector<std::string> mount_options;  // extra -o options
   std::vector<std::string> chunk_flags;    // extra scalefs-chunk flags, e.g. --peer_timeout_ms=1000
   std::vector<std::string> meta_flags;     // extra scalefs-meta flags, e.g. --session_timeout_s=3
+  // Plaintext gRPC (--insecure everywhere). By default the cluster runs as
+  // users run it: its own CA, a certificate per daemon, the mount's client
+  // certificate and the CLI's admin certificate in state_dir()/tls.
+  bool insecure = false;
 };
 
 class Cluster {
@@ -70,13 +75,26 @@ class Cluster {
   // Runs `scalefs --meta=<meta> args...`; returns the exit status.
   int Cli(const std::vector<std::string>& args, std::string* output = nullptr);
 
-  std::unique_ptr<scalefs::meta::Meta::Stub> MetaStub() const;
-  std::unique_ptr<scalefs::chunk::Chunk::Stub> ChunkStub(int pair, int member) const;
+  // Stubs that show the certificate `cert` of tls_dir() ("admin", "client",
+  // "pair0b", or one made by Issue).
+  std::unique_ptr<scalefs::meta::Meta::Stub> MetaStub(const std::string& cert = "admin") const;
+  std::unique_ptr<scalefs::chunk::Chunk::Stub> ChunkStub(int pair, int member,
+                                                         const std::string& cert = "client") const;
+  std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& cert) const;
+
+  std::string tls_dir() const { return dir_ + "/tls"; }
+  // `scalefs ca issue ROLE NAME extra...` into tls_dir().
+  Status Issue(const std::string& role, const std::string& name,
+               const std::vector<std::string>& extra = {});
+  // The flags that make a program use certificate `name` of tls_dir()
+  // (or --insecure).
+  std::vector<std::string> TlsFlags(const std::string& name) const;
 
  private:
   Status StartProcess(const std::string& name, const std::vector<std::string>& argv);
   std::vector<std::string> DaemonArgv(const std::string& name) const;
   uint64_t DeviceSize(int pair) const;
+  Status MakeCertificates();
   Status WaitMounted(const std::string& dir, const std::string& client_name);
 
   ClusterOptions options_;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/layout.h"
+#include "common/rpc_channel.h"
 #include "test/harness/cluster.h"
 #include "test/harness/fs_util.h"
 #include "test/harness/test_macros.h"
@@ -80,7 +81,8 @@ TEST_F(BadInputTest, ChunkRequestsOutsideTheDeviceAreRefused) {
   s = chunk->Write(&wctx, wreq, &wreply);
   EXPECT_FALSE(s.ok());
   // Malformed: bytes that are not a WriteRequest.
-  auto channel = grpc::CreateChannel(cluster_->MemberAddress(0, 0), grpc::InsecureChannelCredentials());
+  auto channel = NewChannel(cluster_->MemberAddress(0, 0), Role::kMember,
+                            cluster_->Credentials("client"));
   grpc::GenericStub generic(channel);
   grpc::ClientContext gctx;
   grpc::CompletionQueue cq;

@@ -39,13 +39,24 @@ grep -qx "ExecStart=/usr/local/bin/scalefs-chunk --flagfile=/etc/scalefs/chunk-%
   "$dest/etc/systemd/system/scalefs-chunk@.service" || fail "chunk unit"
 grep -qx "Type=scalefs" "$dest/etc/scalefs/mnt-scalefs.mount.example" || fail "mount unit example"
 "$dest/usr/local/bin/scalefs-meta" --version | grep -q "^scalefs-meta 0\." || fail "meta --version"
-# The flag files are flags the programs take (paths and ports overridden here).
+# The flag files are flags the programs take (paths, ports and the
+# certificates, made here by the installed CLI, overridden here).
 port=$((SCALEFS_PORT_BASE + 10))
+tls=$SCALEFS_STATE/conf-tls
+"$dest/usr/local/bin/scalefs" ca init --dir "$tls" >/dev/null || fail "ca init"
+for n in meta pair0a; do
+  "$dest/usr/local/bin/scalefs" ca issue "$([[ $n == meta ]] && echo meta || echo member)" $n \
+    --dir "$tls" >/dev/null || fail "ca issue $n"
+done
+grep -q -- "--cert=/etc/scalefs/tls/meta.crt" "$dest/etc/scalefs/meta.conf" || fail "meta.conf names no certificate"
 "$dest/usr/local/bin/scalefs-meta" --flagfile="$dest/etc/scalefs/meta.conf" \
-  --db="$SCALEFS_STATE/conf-db" --listen="127.0.0.1:$port" >"$SCALEFS_STATE/conf-meta.log" 2>&1 &
+  --db="$SCALEFS_STATE/conf-db" --listen="127.0.0.1:$port" \
+  --ca_cert="$tls/ca.crt" --cert="$tls/meta.crt" --key="$tls/meta.key" \
+  >"$SCALEFS_STATE/conf-meta.log" 2>&1 &
 meta_pid=$!
 "$dest/usr/local/bin/scalefs-chunk" --flagfile="$dest/etc/scalefs/chunk-pair0a.conf" \
   --device="$SCALEFS_STATE/conf.img" --size=16M --listen="127.0.0.1:$((port + 1))" \
+  --ca_cert="$tls/ca.crt" --cert="$tls/pair0a.crt" --key="$tls/pair0a.key" \
   --meta="127.0.0.1:$port" >"$SCALEFS_STATE/conf-chunk.log" 2>&1 &
 chunk_pid=$!
 up=0

@@ -1,0 +1,33 @@
+#include "chunk/chunk_policy.h"
+
+#include "proto/chunk.grpc.pb.h"
+
+namespace scalefs {
+
+MethodPolicy ChunkPolicy() {
+  const RoleMask member = Mask(Role::kMember);
+  const std::pair<const char*, RoleMask> methods[] = {
+      // A mount's I/O; the peer forwards writes and flushes too.
+      {"Read", Role::kClient | Role::kMember | Role::kAdmin},
+      {"Write", Role::kClient | Role::kMember},
+      {"WriteBatch", Role::kClient | Role::kMember},
+      {"Flush", Role::kClient | Role::kMember},
+      // Between the two members of a pair only.
+      {"Replicate", member},
+      {"SyncState", member},
+      // Meta joins a member to its pair; a member joins its peer.
+      {"Join", Role::kMeta | Role::kMember},
+      // State, for meta's probes, the peer and `scalefs status`.
+      {"Info", Role::kMeta | Role::kMember | Role::kAdmin},
+      // `scalefs verify [--repair]`.
+      {"Checksum", Role::kAdmin | Role::kMember},
+      {"ResyncRange", Mask(Role::kAdmin)},
+  };
+  MethodPolicy policy;
+  for (const auto& [name, roles] : methods) {
+    policy["/" + std::string(chunk::Chunk::service_full_name()) + "/" + name] = roles;
+  }
+  return policy;
+}
+
+}  // namespace scalefs
