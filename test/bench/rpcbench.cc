@@ -1,7 +1,8 @@
 // Latency of single metadata calls against a running scalefs-meta, one call
 // at a time as a FUSE client makes them: the floor under every metadata row
 // of the benchmark. Works in a scratch directory it removes again.
-//   rpcbench META_ADDR [CALLS]
+//   rpcbench [--insecure | --cert=.. --key=.. --ca_cert=..] META_ADDR [CALLS]
+// (default: the local cluster's admin certificate, as the CLI finds it)
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +12,9 @@
 #include <string>
 #include <sys/stat.h>
 
+#include <gflags/gflags.h>
+
+#include "common/rpc_security.h"
 #include "fsd/meta_client.h"
 #include "fsd/open_file.h"
 
@@ -33,6 +37,11 @@ double MicrosPerCall(int n, const std::function<scalefs::Status(int)>& op) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (scalefs::Status s = scalefs::InitRpcSecurityFromFlags("rpcbench", "admin"); !s.ok()) {
+    std::fprintf(stderr, "rpcbench: %s\n", s.message().c_str());
+    return 2;
+  }
   if (argc < 2) {
     std::fprintf(stderr, "usage: rpcbench META_ADDR [CALLS]\n");
     return 2;
