@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace scalefs {
@@ -16,6 +17,8 @@ struct RpcServerOptions {
   std::vector<grpc::Service*> services;
   int max_threads = 0;                 // 0 = gRPC's default
   std::string name;                    // for the thread quota
+  // Counts and times every call (common/rpc_call_metrics.h); null: not.
+  Metrics* metrics = nullptr;
 };
 
 // Starts a server with scalefs's settings. A port another process holds is
