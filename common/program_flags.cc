@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/log_files.h"
 #include "common/version.h"
 
 namespace scalefs {
@@ -45,14 +46,21 @@ std::string ProgramHelpText(const ProgramHelp& help) {
   std::vector<gflags::CommandLineFlagInfo> all;
   gflags::GetAllFlags(&all);
   std::string out = help.usage;
+  std::string last_title;
   for (const auto& [file, title] : help.groups) {
     std::string lines;
     for (const gflags::CommandLineFlagInfo& f : all) {
       if (EndsWith(f.filename, "/" + file) || f.filename == file) lines += FlagLine(f);
     }
-    if (!lines.empty()) out += "\n" + title + ":\n" + lines;
+    if (lines.empty()) continue;
+    // Files of one title (metrics and logs) share its heading.
+    if (title != last_title) out += "\n" + title + ":\n";
+    out += lines;
+    last_title = title;
   }
-  out += "\nAlso: --logtostderr, --v=N (verbose logging), --helpfull (every flag), --version.\n";
+  out += "\nLogs: files in --log_dir (" + LogDir() +
+         "), a new one past --max_log_size MB (64), or --logtostderr; also --v=N (verbose), "
+         "--helpfull (every flag), --version.\n";
   return out;
 }
 
@@ -85,6 +93,7 @@ bool ReadFlagFile(const std::string& path, std::vector<std::string>* args,
 }
 
 ParsedFlags ParseProgramFlags(int argc, char** argv, const ProgramHelp& help, bool pass_unknown) {
+  SetLogFlagDefaults();
   // What --helpfull and gflags' own messages show.
   gflags::SetUsageMessage(help.usage);
   gflags::SetVersionString(kScalefsVersion);
