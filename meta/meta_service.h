@@ -54,6 +54,8 @@ class MetaService final : public Meta::Service {
   grpc::Status CancelLock(grpc::ServerContext*, const LockRequest*, LockReply*) override;
   grpc::Status LockList(grpc::ServerContext*, const LockListRequest*, LockListReply*) override;
 
+  const LockTable& locks() const { return locks_; }
+
  private:
   // Locks are held for sessions meta knows; Stale otherwise (expired).
   Status CheckLockRequest(const LockRequest& req) const;
