@@ -34,7 +34,7 @@ ClientMetrics::ClientMetrics(Metrics* m)
                                    "Bytes of the FUSE write requests of this mount")
                          .Add({})),
       meta_errors_(CounterFamily(m, "scalefs_client_meta_call_errors_total",
-                                 "Attempts of meta calls that failed (retried ones included)")),
+                                 "Attempts of meta calls that got no answer from meta (each retry counted)")),
       member_errors_(CounterFamily(m, "scalefs_client_member_call_errors_total",
                                    "Chunk requests to a member that failed")),
       failovers_(CounterFamily(m, "scalefs_client_member_failovers_total",

@@ -4,7 +4,8 @@
 //                                          (_count: operations)
 //   scalefs_fuse_read_bytes_total, scalefs_fuse_written_bytes_total
 //                                          bytes of the kernel's read and write requests
-//   scalefs_client_meta_call_errors_total{method,code}    failed attempts of meta calls
+//   scalefs_client_meta_call_errors_total{method,code}    attempts of meta calls that got
+//                                          no answer (each retry counted; not meta's errnos)
 //   scalefs_client_member_call_errors_total{pair,member,code}  failed chunk requests
 //   scalefs_client_member_failovers_total{pair}  requests sent on to the other member
 //   scalefs_client_release_queue_files, scalefs_client_small_write_queue,

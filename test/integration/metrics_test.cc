@@ -165,6 +165,13 @@ TEST(MetricsTest, CountersMoveWithAWorkloadAndAKilledMemberShows) {
   }, &last)) << "pair0a after its peer died:\n" << last;
   std::string out;
   EXPECT_EQ(c.Cli({"status"}, &out), 1) << out;
+  // The mount's writes meet the dead member and go on to the survivor.
+  ASSERT_OK(WritePatternFile(c.mnt() + "/degraded", 9, kFileBytes));
+  const Scrape degraded = MustFetch(c, "client");
+  EXPECT_GT(grew(degraded, client, "scalefs_client_member_call_errors_total",
+                 {{"pair", "pair0"}, {"member", "b"}}),
+            0) << degraded.text();
+  EXPECT_GT(grew(degraded, client, "scalefs_client_member_failovers_total", {{"pair", "pair0"}}), 0);
 
   // It comes back: healthy again on meta once the pair resynced.
   ASSERT_OK(c.StartDaemon(b));
