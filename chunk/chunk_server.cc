@@ -24,6 +24,9 @@ constexpr int kMaxServerThreads = 256;
 
 Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions& options) {
   std::unique_ptr<ChunkServer> server(new ChunkServer());
+  if (options.metrics == nullptr) server->own_metrics_ = std::make_unique<Metrics>();
+  server->metrics_ = options.metrics != nullptr ? options.metrics : server->own_metrics_.get();
+  server->chunk_metrics_ = std::make_unique<ChunkMetrics>(server->metrics_);
   auto device = BlockDevice::Open(options.device_path, options.create_size, options.direct_io);
   if (!device.ok()) return device.status();
   server->device_ = std::move(*device);
@@ -57,10 +60,11 @@ Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions
   // changes (and its read lease, half the deadline, stays fresh) in time.
   ro.monitor_interval_ms = std::clamp(options.peer_timeout_ms / 4, 50, 500);
   server->replicator_ = std::make_unique<PairReplicator>(
-      server->device_.get(), server->state_.get(), server->dirty_.get(), std::move(ro));
-  server->service_ = std::make_unique<ChunkService>(options.listen_address, server->device_.get(),
-                                                    server->state_.get(),
-                                                    server->replicator_.get());
+      server->device_.get(), server->state_.get(), server->dirty_.get(),
+      server->chunk_metrics_.get(), std::move(ro));
+  server->service_ = std::make_unique<ChunkService>(
+      options.listen_address, server->device_.get(), server->state_.get(),
+      server->replicator_.get(), server->chunk_metrics_.get());
 
   RpcServerOptions rpc;
   rpc.address = options.listen_address;
@@ -68,10 +72,17 @@ Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions
   rpc.max_threads = kMaxServerThreads;
   rpc.name = "scalefs-chunk";
   rpc.policy = ChunkPolicy();
+  rpc.metrics = server->metrics_;
   auto started = StartRpcServer(rpc, &server->port_);
   if (!started.ok()) return started.status();
   server->server_ = std::move(started.value());
   server->replicator_->Start();
+  ChunkServer* self = server.get();
+  server->state_hook_ = ScrapeHook(server->metrics_, [self] {
+    chunk::InfoReply info;
+    self->service_->Info(nullptr, nullptr, &info);
+    self->chunk_metrics_->ShowState(info, self->state_->membership().joined());
+  });
   const Membership m = server->state_->membership();
   LOG(INFO) << "chunk member listening on " << options.listen_address << " (port "
             << server->port_ << "), device " << options.device_path << " of "

@@ -11,10 +11,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include "chunk/block_device.h"
+#include "chunk/chunk_metrics.h"
 #include "chunk/chunk_service.h"
 #include "chunk/dirty_map.h"
 #include "chunk/member_state.h"
 #include "chunk/pair_replicator.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace scalefs {
@@ -29,6 +31,9 @@ struct ChunkServerOptions {
   std::string meta_address;    // empty: the address meta gave at join
   uint64_t resync_rate = 0;    // bytes/s, 0 = unlimited
   bool direct_io = true;      // large aligned I/O bypasses the page cache
+  // Where the member's metrics and its gRPC calls are counted; null: in a
+  // registry of its own that nobody serves (tests run several members).
+  Metrics* metrics = nullptr;
 };
 
 class ChunkServer {
@@ -46,12 +51,16 @@ class ChunkServer {
  private:
   ChunkServer() = default;
 
+  std::unique_ptr<Metrics> own_metrics_;  // when the options gave none
+  Metrics* metrics_ = nullptr;
+  std::unique_ptr<ChunkMetrics> chunk_metrics_;
   std::unique_ptr<BlockDevice> device_;
   std::unique_ptr<MemberState> state_;
   std::unique_ptr<DirtyMap> dirty_;
   std::unique_ptr<PairReplicator> replicator_;
   std::unique_ptr<ChunkService> service_;
   std::unique_ptr<grpc::Server> server_;
+  ScrapeHook state_hook_;  // reads service_ and state_: declared after them
   int port_ = 0;
   std::atomic<bool> shut_down_{false};
 };

@@ -7,17 +7,20 @@
 namespace scalefs {
 
 ChunkService::ChunkService(std::string listen_address, BlockDevice* device, MemberState* state,
-                           PairReplicator* replicator)
+                           PairReplicator* replicator, ChunkMetrics* metrics)
     : listen_address_(std::move(listen_address)),
       device_(device),
       state_(state),
-      replicator_(replicator) {}
+      replicator_(replicator),
+      metrics_(metrics) {}
 
 grpc::Status ChunkService::Read(grpc::ServerContext*, const chunk::ReadRequest* req,
                                 chunk::ReadReply* reply) {
   // Either member serves any block while UpToDate: protocol C keeps both
   // replicas current; an outdated or resyncing member refuses.
-  return ToGrpc(replicator_->Read(req->offset(), req->length(), reply->mutable_data()));
+  Status s = replicator_->Read(req->offset(), req->length(), reply->mutable_data());
+  if (s.ok()) metrics_->read_bytes.Increment(static_cast<double>(reply->data().size()));
+  return ToGrpc(s);
 }
 
 namespace {
@@ -35,13 +38,24 @@ Status RefuseReadOnly(const grpc::ServerContext& ctx) {
 grpc::Status ChunkService::Write(grpc::ServerContext* ctx, const chunk::WriteRequest* req,
                                  chunk::WriteReply*) {
   if (Status s = RefuseReadOnly(*ctx); !s.ok()) return ToGrpc(s);
-  return ToGrpc(replicator_->Write(*req));
+  Status s = replicator_->Write(*req);
+  // A forwarded piece is counted by the member the client sent it to.
+  if (s.ok() && !req->forwarded()) {
+    metrics_->written_bytes.Increment(static_cast<double>(req->data().size()));
+  }
+  return ToGrpc(s);
 }
 
 grpc::Status ChunkService::WriteBatch(grpc::ServerContext* ctx, const chunk::WriteBatchRequest* req,
                                       chunk::WriteReply*) {
   if (Status s = RefuseReadOnly(*ctx); !s.ok()) return ToGrpc(s);
-  return ToGrpc(replicator_->WriteBatch(*req));
+  Status s = replicator_->WriteBatch(*req);
+  if (s.ok()) {
+    uint64_t bytes = 0;
+    for (const chunk::WriteRange& r : req->ranges()) bytes += r.data().size();
+    metrics_->written_bytes.Increment(static_cast<double>(bytes));
+  }
+  return ToGrpc(s);
 }
 
 grpc::Status ChunkService::Replicate(grpc::ServerContext*, const chunk::ReplicateRequest* req,

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "chunk/block_device.h"
+#include "chunk/chunk_metrics.h"
 #include "chunk/member_state.h"
 #include "chunk/pair_replicator.h"
 #include "proto/chunk.grpc.pb.h"
@@ -13,9 +14,9 @@ namespace scalefs {
 
 class ChunkService final : public chunk::Chunk::Service {
  public:
-  // All three outlive the service. `listen_address` is reported by Info.
+  // All four outlive the service. `listen_address` is reported by Info.
   ChunkService(std::string listen_address, BlockDevice* device, MemberState* state,
-               PairReplicator* replicator);
+               PairReplicator* replicator, ChunkMetrics* metrics);
 
   grpc::Status Read(grpc::ServerContext*, const chunk::ReadRequest*, chunk::ReadReply*) override;
   grpc::Status Write(grpc::ServerContext*, const chunk::WriteRequest*,
@@ -40,6 +41,7 @@ class ChunkService final : public chunk::Chunk::Service {
   BlockDevice* const device_;
   MemberState* const state_;
   PairReplicator* const replicator_;
+  ChunkMetrics* const metrics_;
 };
 
 }  // namespace scalefs

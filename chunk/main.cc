@@ -10,6 +10,8 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include "common/log_files.h"
+#include "common/metrics.h"
 #include "common/process_tuning.h"
 #include "common/program_flags.h"
 #include "common/rpc_security.h"
@@ -44,7 +46,6 @@ int Usage(const std::string& problem) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  FLAGS_logtostderr = true;  // daemons log to stderr; deploy/ redirects it
   // A device image holds every file's bytes: readable by this user only.
   umask(077);
   const scalefs::ProgramHelp help{
@@ -52,10 +53,13 @@ int main(int argc, char** argv) {
       "scalefs-chunk: one member of a storage pair, serving a device and mirroring it to its "
       "peer\n"
       "usage: scalefs-chunk --listen=HOST:PORT --device=PATH --peer=HOST:PORT [flags]\n",
-      {{"chunk/main.cc", "member"}, {"common/rpc_security.cc", "security"}}};
+      {{"chunk/main.cc", "member"},
+       {"common/rpc_security.cc", "security"},
+       {"common/metrics.cc", "metrics and logs"},
+       {"common/log_files.cc", "metrics and logs"}}};
   const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, false);
   if (parsed.exit_code >= 0) return parsed.exit_code;
-  google::InitGoogleLogging(argv[0]);
+  scalefs::StartLogging(argv[0]);
   scalefs::TuneProcess();
 
   if (FLAGS_listen.empty()) return Usage("--listen is required");
@@ -64,6 +68,18 @@ int main(int argc, char** argv) {
   if (FLAGS_peer_timeout_ms <= 0) return Usage("--peer_timeout_ms must be positive");
   if (scalefs::Status s = scalefs::InitRpcSecurityFromFlags("scalefs-chunk", ""); !s.ok()) {
     return Usage(s.message());
+  }
+  // Several members may share a host and its log folder: each is named by
+  // its port.
+  auto logs = scalefs::LogToFiles("scalefs-chunk-" + FLAGS_listen.substr(FLAGS_listen.rfind(':') + 1));
+  if (!logs.ok()) {
+    std::fprintf(stderr, "scalefs-chunk: %s\n", logs.status().message().c_str());
+    return 2;
+  }
+  scalefs::Metrics metrics;
+  if (scalefs::Status s = metrics.ServeFlag(); !s.ok()) {
+    std::fprintf(stderr, "scalefs-chunk: %s\n", s.message().c_str());
+    return 2;
   }
 
   scalefs::ChunkServerOptions options;
@@ -74,6 +90,7 @@ int main(int argc, char** argv) {
   options.peer_timeout_ms = FLAGS_peer_timeout_ms;
   options.meta_address = FLAGS_meta;
   options.direct_io = FLAGS_direct_io;
+  options.metrics = &metrics;
   {
     auto rate = scalefs::ParseByteSize(FLAGS_resync_rate);
     if (!rate.ok()) return Usage("--resync_rate: " + rate.status().message());

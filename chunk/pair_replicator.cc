@@ -62,8 +62,12 @@ const char* PairReplicator::DiskName(Disk d) {
 }
 
 PairReplicator::PairReplicator(BlockDevice* device, MemberState* state, DirtyMap* dirty,
-                               PairReplicatorOptions options)
-    : device_(device), state_(state), dirty_(dirty), options_(std::move(options)) {
+                               ChunkMetrics* metrics, PairReplicatorOptions options)
+    : device_(device),
+      state_(state),
+      dirty_(dirty),
+      metrics_(metrics),
+      options_(std::move(options)) {
   peer_ = chunk::Chunk::NewStub(Channel(options_.peer_address));
 }
 
@@ -454,7 +458,12 @@ Status PairReplicator::WriteSequencedBatch(
   Status remote =
       FromGrpc(call.done.get_future().get(), "replicate batch to peer " + options_.peer_address);
   if (!local.ok()) return local;
-  if (remote.ok()) return remote;
+  if (remote.ok()) {
+    uint64_t bytes = 0;
+    for (const auto& piece : pieces) bytes += piece.second.size();
+    metrics_->replicated_bytes.Increment(static_cast<double>(bytes));
+    return remote;
+  }
   if (remote.code() != Status::Code::kUnavailable && remote.code() != Status::Code::kStale) {
     return remote;
   }
@@ -997,6 +1006,7 @@ Status PairReplicator::Handshake(const Membership& m, const chunk::InfoReply& pe
       disk_ = Disk::kUpToDate;
       peer_disk_ = "UpToDate";
       confirmed_at_ = Clock::now();
+      metrics_->resyncs.Increment();
       LOG(INFO) << "Connected UpToDate/UpToDate at generation " << gen;
     } else {
       conn_ = Conn::kWFConnection;

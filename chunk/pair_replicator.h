@@ -40,6 +40,7 @@
 #include <thread>
 
 #include "chunk/block_device.h"
+#include "chunk/chunk_metrics.h"
 #include "chunk/dirty_map.h"
 #include "chunk/member_state.h"
 #include "common/status.h"
@@ -67,8 +68,8 @@ class PairReplicator {
     return static_cast<uint32_t>((offset / kRegionSize) % 2);
   }
 
-  // `device`, `state` and `dirty` outlive the replicator.
-  PairReplicator(BlockDevice* device, MemberState* state, DirtyMap* dirty,
+  // `device`, `state`, `dirty` and `metrics` outlive the replicator.
+  PairReplicator(BlockDevice* device, MemberState* state, DirtyMap* dirty, ChunkMetrics* metrics,
                  PairReplicatorOptions options);
   ~PairReplicator();
 
@@ -140,6 +141,7 @@ class PairReplicator {
   BlockDevice* const device_;
   MemberState* const state_;
   DirtyMap* const dirty_;
+  ChunkMetrics* const metrics_;
   const PairReplicatorOptions options_;
   std::unique_ptr<chunk::Chunk::Stub> peer_;
   // Striped: a region maps to one mutex; two regions sharing one only

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/log_files.h"
 #include "common/version.h"
 
 namespace scalefs {
@@ -57,7 +58,9 @@ std::string ProgramHelpText(const ProgramHelp& help) {
     out += lines;
     last_title = title;
   }
-  out += "\nAlso: --logtostderr, --v=N (verbose logging), --helpfull (every flag), --version.\n";
+  out += "\nLogs: files in --log_dir (" + LogDir() +
+         "), a new one past --max_log_size MB (64), or --logtostderr; also --v=N (verbose), "
+         "--helpfull (every flag), --version.\n";
   return out;
 }
 
@@ -90,6 +93,7 @@ bool ReadFlagFile(const std::string& path, std::vector<std::string>* args,
 }
 
 ParsedFlags ParseProgramFlags(int argc, char** argv, const ProgramHelp& help, bool pass_unknown) {
+  SetLogFlagDefaults();
   // What --helpfull and gflags' own messages show.
   gflags::SetUsageMessage(help.usage);
   gflags::SetVersionString(kScalefsVersion);

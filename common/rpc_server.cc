@@ -1,54 +1,10 @@
 #include "common/rpc_server.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "common/layout.h"
+#include "common/listen_address.h"
+#include "common/rpc_call_metrics.h"
 
 namespace scalefs {
-
-namespace {
-
-// Why `address` cannot be bound, as the kernel tells a plain bind(2).
-std::string BindError(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return "no port in the address";
-  std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* res = nullptr;
-  const int gai = getaddrinfo(host.empty() || host == "0.0.0.0" || host == "[::]" ? nullptr
-                                                                                   : host.c_str(),
-                              port.c_str(), &hints, &res);
-  if (gai != 0) return std::string("cannot resolve it: ") + gai_strerror(gai);
-  std::string why = "gRPC refused it";
-  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
-      why = errno == EADDRINUSE ? "port " + port + " is in use by another process"
-                                : std::string(strerror(errno));
-      close(fd);
-      break;
-    }
-    close(fd);
-  }
-  freeaddrinfo(res);
-  return why;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<grpc::Server>> StartRpcServer(const RpcServerOptions& options, int* port) {
   *port = 0;
@@ -63,6 +19,11 @@ Result<std::unique_ptr<grpc::Server>> StartRpcServer(const RpcServerOptions& opt
   // idle pollers) a busy server creates and destroys a thread per burst.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
+  if (options.metrics != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(NewRpcCallMetrics(options.metrics));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   grpc::ResourceQuota quota(options.name.empty() ? "scalefs" : options.name);
   if (options.max_threads > 0) {
     quota.SetMaxThreads(options.max_threads);
@@ -72,7 +33,7 @@ Result<std::unique_ptr<grpc::Server>> StartRpcServer(const RpcServerOptions& opt
   if (!server || *port == 0) {
     if (server) server->Shutdown();
     return Status::Unavailable("cannot listen on " + options.address + ": " +
-                               BindError(options.address));
+                               BindError(options.address, "gRPC refused it"));
   }
   return server;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/rpc_authorizer.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace scalefs {
@@ -19,6 +20,8 @@ struct RpcServerOptions {
   std::string name;                    // for the thread quota
   // Who may call which method (with TLS; a plaintext server serves anyone).
   MethodPolicy policy;
+  // Counts and times every call (common/rpc_call_metrics.h); null: not.
+  Metrics* metrics = nullptr;
 };
 
 // Starts a server with scalefs's settings. A port another process holds is

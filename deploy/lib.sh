@@ -12,7 +12,8 @@ SCALEFS_DEVICE_SIZE=${SCALEFS_DEVICE_SIZE:-1G}
 SCALEFS_PACKAGES=(build-essential cmake pkg-config libfuse3-dev fuse3 libgrpc++-dev
   protobuf-compiler-grpc libprotobuf-dev protobuf-compiler librocksdb-dev
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev zlib1g-dev
-  procps psmisc util-linux iproute2 acl openssl libssl-dev)
+  procps psmisc util-linux iproute2 acl openssl libssl-dev prometheus-cpp-dev curl
+  python3-prometheus-client)
 
 log() { echo "[scalefs] $*" >&2; }
 die() { echo "[scalefs] error: $*" >&2; exit 1; }
@@ -48,6 +49,13 @@ cluster_meta_addr() { echo "127.0.0.1:$SCALEFS_PORT_BASE"; }
 cluster_member_port() { # pair member(0|1)
   echo $((SCALEFS_PORT_BASE + 1 + 2 * $1 + $2))
 }
+# Prometheus metrics (/metrics): each daemon on its gRPC port + 100 (7700
+# meta, 7701-7704 the members), the mount on base + 150 (7750); the same
+# ports as deploy/prometheus/prometheus.yml.
+cluster_metrics_port() { # grpc_port
+  echo $(($1 + 100))
+}
+cluster_mount_metrics_port() { echo $((SCALEFS_PORT_BASE + 150)); }
 
 pid_alive() { # pidfile name
   local pid

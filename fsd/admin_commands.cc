@@ -20,8 +20,11 @@
 #include <thread>
 
 #include "common/cluster_config.h"
+#include "common/log_files.h"
+#include "common/metrics.h"
 #include "common/version.h"
 #include "common/layout.h"
+#include "fsd/client_metrics.h"
 #include "fsd/client_session.h"
 #include "fsd/fuse_ops.h"
 #include "fsd/meta_client.h"
@@ -33,9 +36,6 @@
 
 DECLARE_int32(meta_timeout_ms);
 
-DEFINE_string(log_file, "",
-              "where a mount in the background logs (default: /var/log/scalefs/mount-PATH.log "
-              "as root, else ~/.local/state/scalefs/; '-' = nowhere)");
 DEFINE_int32(max_idle_threads, 16, "idle FUSE worker threads kept by a mount");
 DEFINE_int32(max_threads, 64, "FUSE worker threads of a mount at most");
 // 8 MiB: eight 1 MiB reads in flight keep both members' disks and the
@@ -134,31 +134,35 @@ bool IsMountPoint(const std::string& path) {
   return found;
 }
 
-// Writes one byte (0 = mounted) to the parent waiting in RunMount.
-// Where a mount in the background logs: --log_file, else a file named after
-// the mount point (/mnt/scalefs -> mount-mnt-scalefs.log, as systemd names
-// units) in /var/log/scalefs for root, else in the user's state directory.
-std::string MountLogPath(const std::string& mountpoint) {
-  if (FLAGS_log_file == "-") return "";
-  if (!FLAGS_log_file.empty()) return FLAGS_log_file;
-  std::string dir;
-  if (getuid() == 0) {
-    dir = "/var/log/scalefs";
-  } else if (const char* x = getenv("XDG_STATE_HOME"); x != nullptr && *x == '/') {
-    dir = std::string(x) + "/scalefs";
-  } else if (const char* h = getenv("HOME"); h != nullptr && *h == '/') {
-    dir = std::string(h) + "/.local/state/scalefs";
-  } else {
-    return "";
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+// The name of a mount's log files: after its mount point, as systemd names
+// units (/mnt/scalefs -> mount-mnt-scalefs), so every mount of a host has
+// its own in the log folder (common/log_files.h).
+std::string MountLogName(const std::string& mountpoint) {
   std::string name;
   for (char c : mountpoint) name += c == '/' ? '-' : c;
   while (!name.empty() && name[0] == '-') name.erase(0, 1);
-  return dir + "/mount-" + (name.empty() ? "root" : name) + ".log";
+  return "mount-" + (name.empty() ? "root" : name);
 }
 
+// libfuse's own messages (a failed mount, a bad option) go to the log with
+// ours, not to the stderr a background mount no longer has.
+void FuseLogToGlog(enum fuse_log_level level, const char* fmt, va_list ap) {
+  char buf[1024];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  std::string text(buf);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  if (level <= FUSE_LOG_ERR) {
+    LOG(ERROR) << "libfuse: " << text;
+  } else if (level == FUSE_LOG_WARNING) {
+    LOG(WARNING) << "libfuse: " << text;
+  } else if (level <= FUSE_LOG_INFO) {
+    LOG(INFO) << "libfuse: " << text;
+  } else {
+    VLOG(1) << "libfuse: " << text;
+  }
+}
+
+// Writes one byte (0 = mounted) to the parent waiting in RunMount.
 void TellParent(int fd, char status) {
   if (fd < 0) return;
   ssize_t n = write(fd, &status, 1);
@@ -184,6 +188,16 @@ int Mount(MountOptions opts, int report_fd) {
   if (opts.fake) return 0;
   int prefer = -1;
   if (!ParsePreferMember(FLAGS_prefer_member, &prefer).ok()) return 2;
+  // Before the session and the mount: a metrics port in use is a usage
+  // error that leaves nothing behind.
+  Metrics metrics;
+  s = metrics.ServeFlag();
+  if (!s.ok()) {
+    std::cerr << "scalefs mount: " << s.message() << "\n";
+    return 2;
+  }
+  ClientMetrics client_metrics(&metrics);
+  meta.set_metrics(&client_metrics);
   // The session comes first: every mutating call of the mount is numbered
   // with it, and meta keeps what the mount holds open for it.
   meta::SessionInfo info;
@@ -206,9 +220,14 @@ int Mount(MountOptions opts, int report_fd) {
       std::find(opts.fuse_options.begin(), opts.fuse_options.end(), "ro") == opts.fuse_options.end()) {
     opts.fuse_options.push_back("ro");
   }
-  ChunkPool pool(&meta, prefer);
+  ChunkPool pool(&meta, prefer, &client_metrics);
   ScalefsFuse fs(&meta, &pool, FuseTimeouts{opts.attr_timeout, opts.entry_timeout},
                  uint64_t(FLAGS_read_block_kb) << 10);
+  fs.set_metrics(&client_metrics);
+  const ScrapeHook depths = client_metrics.ShowDepths([&fs, &pool] {
+    return ClientMetrics::Depths{fs.files().QueuedReleases(), pool.QueuedSmallWrites(),
+                                 fs.files().OpenInodes().size()};
+  });
   session.Start(
       [&fs] {
         return ClientSession::Holdings{fs.files().OpenInodes(), fs.locks().Held()};
@@ -244,17 +263,12 @@ int Mount(MountOptions opts, int report_fd) {
         TellParent(report_fd, 0);
         setsid();
         if (chdir("/") != 0) PLOG(WARNING) << "chdir /";
+        // The log is in files (RunMount): nothing is left for a terminal.
         int null_fd = open("/dev/null", O_RDWR);
-        const std::string log_path = MountLogPath(canonical.empty() ? opts.mountpoint : canonical);
-        int log_fd = log_path.empty()
-                         ? null_fd
-                         : open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (log_fd < 0) log_fd = null_fd;
         dup2(null_fd, 0);
         dup2(null_fd, 1);
-        dup2(log_fd, 2);
+        dup2(null_fd, 2);
         if (null_fd > 2) close(null_fd);
-        if (log_fd > 2 && log_fd != null_fd) close(log_fd);
       }
       LOG(INFO) << "mounted " << meta_addr << " on " << (canonical.empty() ? opts.mountpoint : canonical);
       fuse_loop_config* cfg = fuse_loop_cfg_create();
@@ -339,6 +353,14 @@ int RunMount(const std::vector<std::string>& args, bool helper, const std::strin
   int prefer = -1;
   s = ParsePreferMember(FLAGS_prefer_member, &prefer);
   if (!s.ok()) return Usage((s.message() + "\n").c_str());
+  // A mount logs to files from here on (unless --logtostderr), whether it
+  // stays in the foreground or not.
+  auto logs = LogToFiles(MountLogName(opts.mountpoint));
+  if (!logs.ok()) {
+    std::cerr << "scalefs mount: " << logs.status().message() << "\n";
+    return 2;
+  }
+  fuse_set_log_func(FuseLogToGlog);
   for (const std::string& o : opts.ignored) LOG(INFO) << "ignoring mount option " << o;
   if (opts.foreground || opts.fake) return Mount(opts, -1);
 

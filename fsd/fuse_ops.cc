@@ -9,6 +9,7 @@
 #include "common/layout.h"
 #include "fsd/early_read.h"
 #include "fsd/fuse_op_handlers.h"
+#include "fsd/fuse_op_timing.h"
 
 namespace scalefs {
 
@@ -120,7 +121,7 @@ fuse_lowlevel_ops MakeOps() {
 }  // namespace
 
 const fuse_lowlevel_ops& ScalefsFuse::Ops() {
-  static const fuse_lowlevel_ops ops = MakeOps();
+  static const fuse_lowlevel_ops ops = TimedOps(MakeOps());
   return ops;
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/worker_pool.h"
+#include "fsd/client_metrics.h"
 #include "fsd/file_locks.h"
 #include "fsd/fill_gate.h"
 #include "fsd/lookup_cache.h"
@@ -63,6 +64,9 @@ class ScalefsFuse {
   // The session page-cache fills are sent on; fills are off until it is set.
   void set_session(fuse_session* se) { session_ = se; }
   fuse_session* session() const { return session_; }
+  // Where the operations are timed (fsd/fuse_op_timing.h); null: nowhere.
+  void set_metrics(ClientMetrics* metrics) { metrics_ = metrics; }
+  ClientMetrics* metrics() const { return metrics_; }
 
   // struct stat of meta's attr, corrected by this client's uncommitted writes.
   struct stat ToStat(meta::Attr attr);
@@ -93,6 +97,7 @@ class ScalefsFuse {
   const FuseTimeouts timeouts_;
   const uint64_t read_block_;
   fuse_session* session_ = nullptr;
+  ClientMetrics* metrics_ = nullptr;
   FillGate fills_;
   OpenFileTable files_;
   LookupCache lookups_;

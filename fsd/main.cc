@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log_files.h"
 #include "common/process_tuning.h"
 #include "common/program_flags.h"
 #include "common/rpc_security.h"
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
       {{"fsd/main.cc", "cluster and security"},
        {"common/rpc_security.cc", "cluster and security"},
        {"fsd/admin_commands.cc", "mount"},
+       {"common/metrics.cc", "mount"},
+       {"common/log_files.cc", "mount"},
        {"fsd/meta_client.cc", "meta calls and storage pair I/O"},
        {"fsd/pair_client.cc", "meta calls and storage pair I/O"}}};
   // Subcommands and their own options (-o, -f, --repair, --watch) stay in
@@ -35,8 +38,9 @@ int main(int argc, char** argv) {
   const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, true);
   if (parsed.exit_code >= 0) return parsed.exit_code;
   const std::vector<std::string>& rest = parsed.rest;
-  FLAGS_logtostderr = true;
-  google::InitGoogleLogging(argv[0]);
+  // A mount moves its log to files (RunMount); the other commands keep it
+  // on stderr.
+  scalefs::StartLogging(argv[0]);
   scalefs::TuneProcess();
 
   // A mount shows the local cluster's client certificate by default, an

@@ -52,6 +52,9 @@ Status MetaClient::Call(const char* what, Fn&& fn, int timeout_ms) {
     ctx.set_deadline(deadline);
     grpc::Status s = fn(&ctx);
     if (s.ok()) return Status::OK();
+    // Meta's answers (ENOENT of a lookup) carry their errno; what fails
+    // without one never got an answer: that is an error of the call.
+    if (metrics_ != nullptr && s.error_details().empty()) metrics_->MetaError(what, s.error_code());
     const bool again = TransportFailure(s) && std::chrono::system_clock::now() < deadline;
     if (!again) {
       Status st = FromGrpc(s, std::string("meta ") + what);

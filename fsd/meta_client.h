@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "fsd/call_numbers.h"
+#include "fsd/client_metrics.h"
 #include "proto/meta.grpc.pb.h"
 
 namespace scalefs {
@@ -28,6 +29,8 @@ class MetaClient {
   // Numbers this client's mutating calls from now on (a mount's session).
   void set_calls(CallNumbers* calls) { calls_ = calls; }
   CallNumbers* calls() const { return calls_; }
+  // Counts the calls' failed attempts (a mount's); null: not counted.
+  void set_metrics(ClientMetrics* metrics) { metrics_ = metrics; }
   meta::Meta::Stub* stub() { return stub_.get(); }
 
   // Fails fast (no waiting) unless meta answers within timeout_ms.
@@ -89,6 +92,7 @@ class MetaClient {
   std::string address_;
   int timeout_ms_;
   CallNumbers* calls_ = nullptr;
+  ClientMetrics* metrics_ = nullptr;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<meta::Meta::Stub> stub_;
 };

@@ -177,6 +177,8 @@ class OpenFileTable {
   // unmount, before a name goes, and before an ENOSPC is believed); false
   // if nothing was queued.
   bool FlushReleases() { return trims_.Flush(); }
+  // Closed files whose release waits in the queue.
+  size_t QueuedReleases() const { return trims_.queued(); }
   // The state of an inode with open handles, or null.
   std::shared_ptr<OpenFile> Find(uint64_t ino);
 

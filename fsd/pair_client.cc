@@ -39,8 +39,9 @@ constexpr size_t kMaxBatchWrites = 256;
 constexpr uint64_t kMaxBatchBytes = 1 << 20;
 }  // namespace
 
-PairClient::PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms)
-    : pair_(pair), io_timeout_ms_(io_timeout_ms), retry_ms_(retry_ms) {
+PairClient::PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms,
+                       ClientMetrics* metrics)
+    : pair_(pair), metrics_(metrics), io_timeout_ms_(io_timeout_ms), retry_ms_(retry_ms) {
   stubs_[0] = chunk::Chunk::NewStub(NewChannel(pair.address_a(), Role::kMember));
   stubs_[1] = chunk::Chunk::NewStub(NewChannel(pair.address_b(), Role::kMember));
 }
@@ -73,7 +74,11 @@ Status PairClient::WithFailover(int first, const char* what, Fn&& fn) {
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(io_timeout_ms_));
     const std::string& addr = member == 0 ? pair_.address_a() : pair_.address_b();
-    last = FromGrpc(fn(stubs_[member].get(), &ctx), std::string("chunk ") + what + " " + addr);
+    const grpc::Status answer = fn(stubs_[member].get(), &ctx);
+    if (!answer.ok() && metrics_ != nullptr) {
+      metrics_->MemberError(pair_.name(), member, answer.error_code());
+    }
+    last = FromGrpc(answer, std::string("chunk ") + what + " " + addr);
     if (last.ok()) {
       if (avoid_until_ns_[member].load() != 0) avoid_until_ns_[member] = 0;
       return last;
@@ -84,6 +89,7 @@ Status PairClient::WithFailover(int first, const char* what, Fn&& fn) {
     LOG_EVERY_N(WARNING, 20) << "pair " << pair_.name() << ": " << last.ToString()
                              << "; trying the other member";
     member ^= 1;
+    if (metrics_ != nullptr) metrics_->Failover(pair_.name());
     // Both members failed in a row: the pair may be waiting for meta's grant.
     if (attempt % 2 == 1) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * attempt, 1000)));
@@ -160,8 +166,8 @@ Status PairClient::Flush() {
   });
 }
 
-ChunkPool::ChunkPool(MetaClient* meta, int prefer_member)
-    : meta_(meta), prefer_member_(prefer_member) {
+ChunkPool::ChunkPool(MetaClient* meta, int prefer_member, ClientMetrics* metrics)
+    : meta_(meta), prefer_member_(prefer_member), metrics_(metrics) {
   if (prefer_member_ >= 0) {
     LOG(INFO) << "sending every chunk request first to member " << (prefer_member_ == 0 ? "A" : "B");
   }
@@ -184,7 +190,7 @@ Status ChunkPool::Refresh() {
         it->second->pair().address_b() == p.address_b()) {
       continue;
     }
-    pairs_[p.id()] = std::make_shared<PairClient>(p, FLAGS_io_timeout_ms, FLAGS_io_retry_ms);
+    pairs_[p.id()] = std::make_shared<PairClient>(p, FLAGS_io_timeout_ms, FLAGS_io_retry_ms, metrics_);
   }
   return Status::OK();
 }
@@ -276,6 +282,16 @@ bool ChunkPool::WriteBatched(const WritePiece& piece, std::function<void(Status)
   }
   drain_pool_.Submit([this, c, member] { Drain(c, member); });
   return true;
+}
+
+uint64_t ChunkPool::QueuedSmallWrites() {
+  std::lock_guard lock(combiners_mu_);
+  uint64_t n = 0;
+  for (auto& [key, c] : combiners_) {
+    std::lock_guard l(c->mu);
+    n += c->queue.size();
+  }
+  return n;
 }
 
 void ChunkPool::Drain(Combiner* c, int member) {

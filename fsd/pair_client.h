@@ -20,6 +20,7 @@
 
 #include "common/status.h"
 #include "common/worker_pool.h"
+#include "fsd/client_metrics.h"
 #include "fsd/io_plan.h"
 #include "fsd/meta_client.h"
 #include "proto/chunk.grpc.pb.h"
@@ -29,7 +30,9 @@ namespace scalefs {
 // The two members of one pair.
 class PairClient {
  public:
-  PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms);
+  // `metrics` (may be null) counts failed requests and failovers.
+  PairClient(const meta::Pair& pair, int io_timeout_ms, int retry_ms,
+             ClientMetrics* metrics = nullptr);
 
   const meta::Pair& pair() const { return pair_; }
   // One region-sized write, tried on `first` then on the other member.
@@ -52,6 +55,7 @@ class PairClient {
   int64_t AvoidNs() const;
 
   meta::Pair pair_;
+  ClientMetrics* const metrics_;
   int io_timeout_ms_;
   int retry_ms_;
   std::unique_ptr<chunk::Chunk::Stub> stubs_[2];
@@ -72,7 +76,7 @@ class ChunkPool {
   // prefer_member: -1 sends each request first to the member that sequences
   // its region; 0 or 1 sends every request first to A or B (the other
   // member forwards), which tests use to make writes conflict.
-  explicit ChunkPool(MetaClient* meta, int prefer_member = -1);
+  explicit ChunkPool(MetaClient* meta, int prefer_member = -1, ClientMetrics* metrics = nullptr);
   ~ChunkPool();  // logs the write counters of each pair
 
   // Writes a planned piece (zero padding included), in parallel per region.
@@ -91,6 +95,8 @@ class ChunkPool {
   // buffer: no copy and no zero fill on the client.
   Status Read(uint32_t pair, uint64_t dev_offset, uint64_t length, std::string* out);
   Status Flush(uint32_t pair);
+  // Small writes queued for a batch, over every member.
+  uint64_t QueuedSmallWrites();
 
  private:
   Result<std::shared_ptr<PairClient>> Get(uint32_t pair);
@@ -120,6 +126,7 @@ class ChunkPool {
 
   MetaClient* meta_;
   const int prefer_member_;
+  ClientMetrics* const metrics_;
   std::shared_mutex mu_;
   std::map<uint32_t, std::shared_ptr<PairClient>> pairs_;
   // Runs the parallel parts of a write; its tasks never wait on each other.

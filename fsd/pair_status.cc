@@ -8,6 +8,7 @@
 #include <future>
 
 #include "common/layout.h"
+#include "common/pair_health.h"
 #include "fsd/admin_commands.h"
 #include "proto/chunk.grpc.pb.h"
 
@@ -160,15 +161,8 @@ std::string FormatTotals(const std::vector<PairView>& views) {
 }
 
 bool PairHealthy(const PairView& v) {
-  if (v.pair.solo() != 0) return false;
-  for (const MemberView& m : v.members) {
-    const chunk::InfoReply& info = m.info;
-    if (!m.reachable || info.connection_state() != "Connected" ||
-        info.disk_state() != "UpToDate" || info.peer_disk_state() != "UpToDate" || info.solo()) {
-      return false;
-    }
-  }
-  return true;
+  return PairHealthy(v.pair, v.members[0].reachable ? &v.members[0].info : nullptr,
+                     v.members[1].reachable ? &v.members[1].info : nullptr);
 }
 
 status::StatusReport MakeStatusReport(const std::string& meta_address,

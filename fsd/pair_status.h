@@ -48,9 +48,7 @@ std::string FormatPairView(const PairView& v);
 // Capacity and free space of all pairs.
 std::string FormatTotals(const std::vector<PairView>& views);
 
-// Healthy: both members answered, are Connected to each other, UpToDate on
-// both sides, and neither writes alone (meta's solo grant). A resync, a
-// member down or out of sync is degraded.
+// common/pair_health.h's rule on what the members said.
 bool PairHealthy(const PairView& v);
 
 // What `scalefs status --json` prints; its health is what status exits with

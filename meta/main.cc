@@ -12,6 +12,8 @@
 #include <grpcpp/grpcpp.h>
 #include <rocksdb/db.h>
 
+#include "common/log_files.h"
+#include "common/metrics.h"
 #include "common/process_tuning.h"
 #include "common/program_flags.h"
 #include "common/layout.h"
@@ -19,6 +21,7 @@
 #include "common/rpc_server.h"
 #include "meta/meta_checker.h"
 #include "meta/meta_policy.h"
+#include "meta/meta_metrics.h"
 #include "meta/meta_service.h"
 #include "meta/meta_store.h"
 
@@ -59,16 +62,18 @@ int RunFsck() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  FLAGS_logtostderr = true;
   const scalefs::ProgramHelp help{
       "scalefs-meta",
       "scalefs-meta: the metadata service (names, inodes, extents, sessions, locks)\n"
       "usage: scalefs-meta --db=DIR [--listen=HOST:PORT] [flags]\n"
       "       scalefs-meta --db=DIR --fsck    check a stopped meta's DB\n",
-      {{"meta/main.cc", "service"}, {"common/rpc_security.cc", "security"}}};
+      {{"meta/main.cc", "service"},
+       {"common/rpc_security.cc", "security"},
+       {"common/metrics.cc", "metrics and logs"},
+       {"common/log_files.cc", "metrics and logs"}}};
   const scalefs::ParsedFlags parsed = scalefs::ParseProgramFlags(argc, argv, help, false);
   if (parsed.exit_code >= 0) return parsed.exit_code;
-  google::InitGoogleLogging(argv[0]);
+  scalefs::StartLogging(argv[0]);
   scalefs::TuneProcess();
   // The DB holds every name and xattr: readable by this user only, whatever
   // the umask it was started with.
@@ -87,7 +92,7 @@ int main(int argc, char** argv) {
           std::filesystem::perm_options::remove, ec);
     }
   }
-  if (FLAGS_fsck) return RunFsck();
+  if (FLAGS_fsck) return RunFsck();  // a command: it logs to stderr
   if (scalefs::Status s = scalefs::InitRpcSecurityFromFlags("scalefs-meta", ""); !s.ok()) {
     fprintf(stderr, "scalefs-meta: %s\n", s.message().c_str());
     return 2;
@@ -95,6 +100,16 @@ int main(int argc, char** argv) {
 
   if (FLAGS_session_timeout_s <= 0) {
     fprintf(stderr, "scalefs-meta: --session_timeout_s must be positive\n");
+    return 2;
+  }
+  auto logs = scalefs::LogToFiles("scalefs-meta");
+  if (!logs.ok()) {
+    fprintf(stderr, "scalefs-meta: %s\n", logs.status().message().c_str());
+    return 2;
+  }
+  scalefs::Metrics metrics;
+  if (scalefs::Status s = metrics.ServeFlag(); !s.ok()) {
+    fprintf(stderr, "scalefs-meta: %s\n", s.message().c_str());
     return 2;
   }
   auto opened = scalefs::meta::MetaStore::Open(FLAGS_db, scalefs::meta::ChunkProber(),
@@ -106,12 +121,15 @@ int main(int argc, char** argv) {
   std::unique_ptr<scalefs::meta::MetaStore> store = std::move(opened.value());
   store->set_listen_address(FLAGS_listen);  // members ask this address for grants
   scalefs::meta::MetaService service(store.get());
+  auto meta_metrics =
+      std::make_unique<scalefs::meta::MetaMetrics>(&metrics, store.get(), &service.locks());
 
   int port = 0;
   scalefs::RpcServerOptions rpc;
   rpc.address = FLAGS_listen;
   rpc.services = {&service};
   rpc.policy = scalefs::meta::MetaPolicy();
+  rpc.metrics = &metrics;
   auto started = scalefs::StartRpcServer(rpc, &port);
   if (!started.ok()) {
     fprintf(stderr, "scalefs-meta: %s\n", started.status().message().c_str());
@@ -126,6 +144,7 @@ int main(int argc, char** argv) {
   LOG(INFO) << "shutting down";
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();
+  meta_metrics.reset();  // its scrapes read the store
   store.reset();
   return 0;
 }

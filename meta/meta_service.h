@@ -57,6 +57,8 @@ class MetaService final : public Meta::Service {
   grpc::Status CancelLock(grpc::ServerContext*, const LockRequest*, LockReply*) override;
   grpc::Status LockList(grpc::ServerContext*, const LockListRequest*, LockListReply*) override;
 
+  const LockTable& locks() const { return locks_; }
+
  private:
   enum class Access { kRead, kChange };
   // Runs a mount's call under its certificate's grant: a change from a

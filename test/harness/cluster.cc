@@ -121,12 +121,29 @@ uint64_t Cluster::DeviceSize(int pair) const {
   return options_.device_size;
 }
 
-std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
+std::string Cluster::MetricsAddress(const std::string& name) {
+  int& port = metrics_ports_[name];
+  if (port == 0) port = FreePort();
+  return "127.0.0.1:" + std::to_string(port);
+}
+
+std::vector<std::string> Cluster::CommonFlags(const std::string& name) {
+  return {"--log_dir=" + dir_ + "/log", "--log_name=" + name,
+          "--metrics_listen=" + MetricsAddress(name)};
+}
+
+std::string Cluster::SeeLogs(const std::string& name) const {
+  return "see " + LogPath(name) + " and " + StderrPath(name);
+}
+
+std::vector<std::string> Cluster::DaemonArgv(const std::string& name) {
   const std::string bin = SCALEFS_BIN_DIR;
+  const std::vector<std::string> common = CommonFlags(name);
   if (name == "meta") {
     std::vector<std::string> argv{bin + "/scalefs-meta", "--listen=" + meta_addr_,
                                   "--db=" + dir_ + "/metadb"};
     for (const std::string& f : TlsFlags("meta")) argv.push_back(f);
+    argv.insert(argv.end(), common.begin(), common.end());
     argv.insert(argv.end(), options_.meta_flags.begin(), options_.meta_flags.end());
     return argv;
   }
@@ -138,6 +155,7 @@ std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
                                     "--device=" + DevicePath(p, m),
                                     "--size=" + std::to_string(DeviceSize(p))};
       for (const std::string& f : TlsFlags(name)) argv.push_back(f);
+      argv.insert(argv.end(), common.begin(), common.end());
       argv.insert(argv.end(), options_.chunk_flags.begin(), options_.chunk_flags.end());
       return argv;
     }
@@ -147,7 +165,7 @@ std::vector<std::string> Cluster::DaemonArgv(const std::string& name) const {
 
 Status Cluster::StartProcess(const std::string& name, const std::vector<std::string>& argv) {
   if (argv.empty()) return Status::Invalid("no daemon named " + name);
-  std::string log = dir_ + "/log/" + name + ".log";
+  const std::string log = StderrPath(name);
   pid_t pid = fork();
   if (pid < 0) return Status::FromErrno(errno, "fork");
   if (pid == 0) {
@@ -182,8 +200,8 @@ Status Cluster::StartDaemon(const std::string& name) {
   auto channel = NewChannel(addr, name == "meta" ? Role::kMeta : Role::kMember,
                             Credentials("admin"));
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + 20s))
-    return Status::Unavailable(name + " did not start listening on " + addr + "; see " + dir_ +
-                               "/log/" + name + ".log");
+    return Status::Unavailable(name + " did not start listening on " + addr + "; " +
+                               SeeLogs(name));
   return Status::OK();
 }
 
@@ -267,8 +285,7 @@ Status Cluster::WaitMounted(const std::string& dir, const std::string& client_na
     if (!Running(client_name)) break;
     std::this_thread::sleep_for(50ms);
   }
-  return Status::IoError("mount at " + dir + " did not appear; see " + dir_ + "/log/" +
-                         client_name + ".log");
+  return Status::IoError("mount at " + dir + " did not appear; " + SeeLogs(client_name));
 }
 
 Status Cluster::MountAt(const std::string& dir, const std::string& client_name) {
@@ -281,6 +298,8 @@ Status Cluster::MountAt(const std::string& dir, const std::string& client_name,
   std::vector<std::string> argv{std::string(SCALEFS_BIN_DIR) + "/scalefs", "mount", meta_addr_, dir,
                                 "-f"};
   if (options_.insecure) argv.insert(argv.begin() + 1, "--insecure");
+  const std::vector<std::string> common = CommonFlags(client_name);
+  argv.insert(argv.end(), common.begin(), common.end());
   argv.insert(argv.end(), flags.begin(), flags.end());
   for (const auto& o : options_.mount_options) {
     argv.push_back("-o");

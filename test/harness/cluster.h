@@ -1,7 +1,9 @@
 // A real scalefs cluster on loopback for integration tests, after 3FS's
 // test harness: one scalefs-meta, two scalefs-chunk per pair and a FUSE
 // mount by the real `scalefs` client, each a separate process in a
-// temporary state folder on free ports.
+// temporary state folder on free ports. Each logs as it would anywhere,
+// to glog files in the folder's log/ under its name (its stderr beside
+// them), and serves its Prometheus metrics on a free port of its own.
 #pragma once
 
 #include <sys/types.h>
@@ -69,8 +71,14 @@ class Cluster {
   // MountAt with extra `scalefs mount` flags, e.g. {"--prefer_member=b"}.
   Status MountAt(const std::string& dir, const std::string& client_name,
                  const std::vector<std::string>& flags);
-  // The log of a daemon or client started by name.
-  std::string LogPath(const std::string& name) const { return dir_ + "/log/" + name + ".log"; }
+  // The log of a daemon or client started by name: the link glog keeps to
+  // its current file. What it wrote to stderr is in StderrPath.
+  std::string LogPath(const std::string& name) const { return dir_ + "/log/" + name + ".INFO"; }
+  std::string StderrPath(const std::string& name) const {
+    return dir_ + "/log/" + name + ".stderr";
+  }
+  // Where a daemon or client started by name serves /metrics (HOST:PORT).
+  std::string MetricsAddress(const std::string& name);
 
   // Runs `scalefs --meta=<meta> args...`; returns the exit status.
   int Cli(const std::vector<std::string>& args, std::string* output = nullptr);
@@ -92,7 +100,11 @@ class Cluster {
 
  private:
   Status StartProcess(const std::string& name, const std::vector<std::string>& argv);
-  std::vector<std::string> DaemonArgv(const std::string& name) const;
+  std::vector<std::string> DaemonArgv(const std::string& name);
+  // --log_dir, --log_name and --metrics_listen of a process started by name.
+  std::vector<std::string> CommonFlags(const std::string& name);
+  // "see <log> and <stderr>" of a process started by name.
+  std::string SeeLogs(const std::string& name) const;
   uint64_t DeviceSize(int pair) const;
   Status MakeCertificates();
   Status WaitMounted(const std::string& dir, const std::string& client_name);
@@ -101,6 +113,7 @@ class Cluster {
   std::string dir_, mnt_, meta_addr_;
   std::vector<int> member_ports_;
   std::map<std::string, pid_t> pids_;
+  std::map<std::string, int> metrics_ports_;
   std::set<std::string> mounts_;  // mounted by MountAt and not unmounted yet
 };
 

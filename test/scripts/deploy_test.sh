@@ -15,8 +15,20 @@ head -c 3000000 /dev/urandom >"$SCALEFS_STATE/expected"
 cp "$SCALEFS_STATE/expected" "$SCALEFS_MNT/file" || fail "write through the mount"
 cmp "$SCALEFS_STATE/expected" "$SCALEFS_MNT/file" || fail "read back differs"
 for name in meta pair0a pair0b pair1a pair1b; do
-  [[ -f $SCALEFS_STATE/run/$name.pid && -f $SCALEFS_STATE/log/$name.log ]] || fail "no pid/log for $name"
+  [[ -f $SCALEFS_STATE/run/$name.pid && -f $SCALEFS_STATE/log/$name.INFO ]] || fail "no pid/log for $name"
 done
+[[ -f $SCALEFS_STATE/log/client.INFO ]] || fail "no log of the mount"
+# Every daemon and the mount serve Prometheus metrics where lib.sh says.
+source "$root/deploy/lib.sh"
+metrics_ports=("$(cluster_metrics_port "$SCALEFS_PORT_BASE")" "$(cluster_mount_metrics_port)")
+for k in 0 1; do for m in 0 1; do
+  metrics_ports+=("$(cluster_metrics_port "$(cluster_member_port $k $m)")")
+done; done
+for p in "${metrics_ports[@]}"; do
+  curl -sf "http://127.0.0.1:$p/metrics" | grep -q "^scalefs_" || fail "no scalefs metrics on port $p"
+done
+curl -sf "http://127.0.0.1:$(cluster_metrics_port "$SCALEFS_PORT_BASE")/metrics" \
+  | grep -q '^scalefs_pair_healthy{pair="pair1"}' || fail "meta shows no pair1"
 
 # Idempotent: a second run changes nothing; after a member dies it restarts only that one.
 pids_before=$(cat "$SCALEFS_STATE"/run/*.pid | sort)
@@ -46,11 +58,11 @@ cmp "$SCALEFS_STATE/expected" "$SCALEFS_MNT/file" || fail "read back after the r
 
 # A daemon refuses a port another process holds, naming the port; so does a
 # second cluster's deploy/up on the same ports (it must not "mount" the first).
-out=$("$root/build/bin/scalefs-meta" --listen="127.0.0.1:$SCALEFS_PORT_BASE" \
+out=$("$root/build/bin/scalefs-meta" --logtostderr --listen="127.0.0.1:$SCALEFS_PORT_BASE" \
   --db="$SCALEFS_STATE/other-db" 2>&1) && fail "a second meta started on a port in use"
 grep -q "port $SCALEFS_PORT_BASE is in use" <<<"$out" || fail "second meta's message: $out"
 port=$((SCALEFS_PORT_BASE + 1))
-out=$("$root/build/bin/scalefs-chunk" --listen="127.0.0.1:$port" --peer=127.0.0.1:1 \
+out=$("$root/build/bin/scalefs-chunk" --logtostderr --listen="127.0.0.1:$port" --peer=127.0.0.1:1 \
   --device="$SCALEFS_STATE/other.img" --size=16M 2>&1) && fail "a second chunk started on a port in use"
 grep -q "port $port is in use" <<<"$out" || fail "second chunk's message: $out"
 other=$(mktemp -d /tmp/scalefs-deploy-other-XXXXXX)

@@ -14,15 +14,16 @@ export SCALEFS_PORT_BASE=$((20000 + RANDOM % 12000))  # below the ephemeral port
 export SCALEFS_DEVICE_SIZE=256M
 dest=$SCALEFS_STATE/root
 fsmnt=$SCALEFS_STATE/fstab-mnt
-# A mount made by mount(8) logs to a file named after its mount point.
-mlog=/var/log/scalefs/mount-$(sed 's|^/||; s|/|-|g' <<<"$fsmnt").log
+# A mount made by mount(8) logs to files named after its mount point
+# (glog's, in /var/log/scalefs; NAME.INFO links to the current one).
+mlog=/var/log/scalefs/mount-$(sed 's|^/||; s|/|-|g' <<<"$fsmnt")
 helper=/sbin/mount.scalefs
 saved=""
 cleanup() {
   mountpoint -q "$fsmnt" 2>/dev/null && umount -l "$fsmnt"
   "$root/deploy/down" --purge >/dev/null 2>&1 || true
   if [[ -n $saved ]]; then mv -f "$saved" "$helper"; else rm -f "$helper"; fi
-  rm -f "$mlog"
+  rm -f "$mlog".INFO "$mlog".log.*
   rm -rf "$SCALEFS_STATE"
 }
 fail() { echo "FAIL: $*" >&2; cleanup; exit 1; }
@@ -33,9 +34,9 @@ for p in scalefs scalefs-meta scalefs-chunk; do
   [[ -x $dest/usr/local/bin/$p ]] || fail "$p not installed"
 done
 [[ $(readlink "$dest/sbin/mount.scalefs") == /usr/local/bin/scalefs ]] || fail "no mount helper"
-grep -qx "ExecStart=/usr/local/bin/scalefs-meta --flagfile=/etc/scalefs/meta.conf" \
+grep -qx "ExecStart=/usr/local/bin/scalefs-meta --logtostderr --flagfile=/etc/scalefs/meta.conf" \
   "$dest/etc/systemd/system/scalefs-meta.service" || fail "meta unit"
-grep -qx "ExecStart=/usr/local/bin/scalefs-chunk --flagfile=/etc/scalefs/chunk-%i.conf" \
+grep -qx "ExecStart=/usr/local/bin/scalefs-chunk --logtostderr --flagfile=/etc/scalefs/chunk-%i.conf" \
   "$dest/etc/systemd/system/scalefs-chunk@.service" || fail "chunk unit"
 grep -qx "Type=scalefs" "$dest/etc/scalefs/mnt-scalefs.mount.example" || fail "mount unit example"
 "$dest/usr/local/bin/scalefs-meta" --version | grep -q "^scalefs-meta 0\." || fail "meta --version"
@@ -49,12 +50,12 @@ for n in meta pair0a; do
     --dir "$tls" >/dev/null || fail "ca issue $n"
 done
 grep -q -- "--cert=/etc/scalefs/tls/meta.crt" "$dest/etc/scalefs/meta.conf" || fail "meta.conf names no certificate"
-"$dest/usr/local/bin/scalefs-meta" --flagfile="$dest/etc/scalefs/meta.conf" \
+"$dest/usr/local/bin/scalefs-meta" --logtostderr --flagfile="$dest/etc/scalefs/meta.conf" \
   --db="$SCALEFS_STATE/conf-db" --listen="127.0.0.1:$port" \
   --ca_cert="$tls/ca.crt" --cert="$tls/meta.crt" --key="$tls/meta.key" \
   >"$SCALEFS_STATE/conf-meta.log" 2>&1 &
 meta_pid=$!
-"$dest/usr/local/bin/scalefs-chunk" --flagfile="$dest/etc/scalefs/chunk-pair0a.conf" \
+"$dest/usr/local/bin/scalefs-chunk" --logtostderr --flagfile="$dest/etc/scalefs/chunk-pair0a.conf" \
   --device="$SCALEFS_STATE/conf.img" --size=16M --listen="127.0.0.1:$((port + 1))" \
   --ca_cert="$tls/ca.crt" --cert="$tls/pair0a.crt" --key="$tls/pair0a.key" \
   --meta="127.0.0.1:$port" >"$SCALEFS_STATE/conf-chunk.log" 2>&1 &
@@ -94,7 +95,7 @@ echo "through fstab" >"$fsmnt/f" || fail "write through the fstab mount"
 [[ $(cat "$SCALEFS_MNT/f") == "through fstab" ]] || fail "the other mount does not see the file"
 findmnt -n -o SOURCE,FSTYPE "$fsmnt" | grep -q "^127.0.0.1:$SCALEFS_PORT_BASE fuse.scalefs" \
   || fail "mount source: $(findmnt -n -o SOURCE,FSTYPE "$fsmnt")"
-grep -q "mounted .* on $fsmnt" "$mlog" 2>/dev/null || fail "no log of the fstab mount in $mlog"
+grep -q "mounted .* on $fsmnt" "$mlog.INFO" 2>/dev/null || fail "no log of the fstab mount in $mlog.INFO"
 client=$(pgrep -f "mount.scalefs 127.0.0.1:$SCALEFS_PORT_BASE $fsmnt" || true)
 [[ -n $client ]] || fail "no mount.scalefs client process"
 umount "$fsmnt" || fail "umount"
