@@ -67,9 +67,8 @@ const char kUsage[] =
     "  locks [PATH...]                         locks held and waited for, by client\n"
     "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca)\n"
     "  version                                 the version (also --version)\n"
-    "The meta address: --meta, else $SCALEFS_META, else the local cluster's; the certificate:\n"
-    "--cert, else the local cluster's tls/admin.crt (a mount's: tls/client.crt).\n"
-    "As mount.scalefs: mount.scalefs META DIR [-o opts]\n";
+    "Meta: --meta, else $SCALEFS_META, else the local cluster's; certificate: --cert, else the\n"
+    "local cluster's tls/admin.crt (a mount's tls/client.crt). mount.scalefs META DIR [-o opts]\n";
 
 namespace {
 int Usage(const char* what) {

@@ -213,11 +213,16 @@ TEST(MetricsTest, AMetricsPortInUseIsAStartupErrorNamingIt) {
   const std::string bin = SCALEFS_BIN_DIR;
   const std::string dir = c.state_dir();
   const std::string flags = " --logtostderr --metrics_listen=" + held.address();
+  auto tls = [&](const std::string& name) {
+    std::string out;
+    for (const std::string& f : c.TlsFlags(name)) out += " " + f;
+    return out;
+  };
   const std::string commands[] = {
       bin + "/scalefs-meta --listen=127.0.0.1:" + std::to_string(FreePort()) + " --db=" + dir +
-          "/other-db" + flags,
+          "/other-db" + tls("meta") + flags,
       bin + "/scalefs-chunk --listen=127.0.0.1:" + std::to_string(FreePort()) +
-          " --peer=127.0.0.1:1 --size=16M --device=" + dir + "/other.img" + flags,
+          " --peer=127.0.0.1:1 --size=16M --device=" + dir + "/other.img" + tls("pair0a") + flags,
       "mkdir -p " + dir + "/other-mnt && " + bin + "/scalefs mount " + c.meta_address() + " " +
           dir + "/other-mnt -f" + flags,
   };

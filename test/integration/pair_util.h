@@ -21,7 +21,7 @@
 namespace scalefs::test {
 
 inline Result<chunk::InfoReply> MemberInfo(const Cluster& c, int pair, int member) {
-  auto stub = c.ChunkStub(pair, member);
+  auto stub = c.ChunkStub(pair, member, "admin");  // status and verify calls
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   chunk::InfoReply info;
@@ -60,7 +60,7 @@ inline Status WaitPairHealthy(const Cluster& c, int pair, int seconds) {
 // crc32 of each 1 MiB of the member's device up to `capacity`.
 inline Result<std::vector<uint32_t>> DeviceChecksums(const Cluster& c, int pair, int member,
                                                      uint64_t capacity) {
-  auto stub = c.ChunkStub(pair, member);
+  auto stub = c.ChunkStub(pair, member, "admin");  // status and verify calls
   grpc::ClientContext ctx;
   chunk::ChecksumRequest req;
   req.set_offset(0);
