@@ -60,10 +60,16 @@ TEST(LogFilesTest, ADaemonWithoutLogDirLogsInTheUsersStateFolder) {
   char tmpl[] = "/tmp/scalefs-home-XXXXXX";
   const std::string home = mkdtemp(tmpl);
   chmod(home.c_str(), 0777);
+  // Its own certificate, readable by the user it runs as.
+  const std::string tls = home + "/tls", ca = std::string(SCALEFS_BIN_DIR) + "/scalefs ca ";
+  ASSERT_EQ(RunShell(ca + "init --dir " + tls + " && " + ca + "issue meta meta --dir " + tls +
+                     " && chown -R 65534:65534 " + tls),
+            0);
   const std::string cmd = "cd " + home + " && env -u XDG_STATE_HOME HOME=" + home +
                           " setpriv --reuid=65534 --regid=65534 --clear-groups timeout -s TERM 3 " +
                           SCALEFS_BIN_DIR + "/scalefs-meta --listen=127.0.0.1:" +
-                          std::to_string(FreePort()) + " --db=" + home + "/db";
+                          std::to_string(FreePort()) + " --db=" + home + "/db --ca_cert=" + tls +
+                          "/ca.crt --cert=" + tls + "/meta.crt --key=" + tls + "/meta.key";
   std::string out;
   RunShell(cmd, &out);
   const fs::path link = home + "/.local/state/scalefs/scalefs-meta.INFO";
