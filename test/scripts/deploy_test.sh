@@ -58,12 +58,15 @@ cmp "$SCALEFS_STATE/expected" "$SCALEFS_MNT/file" || fail "read back after the r
 
 # A daemon refuses a port another process holds, naming the port; so does a
 # second cluster's deploy/up on the same ports (it must not "mount" the first).
+tls=$SCALEFS_STATE/tls
+cert() { echo "--ca_cert=$tls/ca.crt" "--cert=$tls/$1.crt" "--key=$tls/$1.key"; }
 out=$("$root/build/bin/scalefs-meta" --logtostderr --listen="127.0.0.1:$SCALEFS_PORT_BASE" \
-  --db="$SCALEFS_STATE/other-db" 2>&1) && fail "a second meta started on a port in use"
+  --db="$SCALEFS_STATE/other-db" $(cert meta) 2>&1) && fail "a second meta started on a port in use"
 grep -q "port $SCALEFS_PORT_BASE is in use" <<<"$out" || fail "second meta's message: $out"
 port=$((SCALEFS_PORT_BASE + 1))
 out=$("$root/build/bin/scalefs-chunk" --logtostderr --listen="127.0.0.1:$port" --peer=127.0.0.1:1 \
-  --device="$SCALEFS_STATE/other.img" --size=16M 2>&1) && fail "a second chunk started on a port in use"
+  --device="$SCALEFS_STATE/other.img" --size=16M $(cert pair0a) 2>&1) \
+  && fail "a second chunk started on a port in use"
 grep -q "port $port is in use" <<<"$out" || fail "second chunk's message: $out"
 other=$(mktemp -d /tmp/scalefs-deploy-other-XXXXXX)
 out=$(SCALEFS_STATE=$other SCALEFS_MNT=$other/mnt "$root/deploy/up" 2>&1) \
