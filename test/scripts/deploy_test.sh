@@ -8,6 +8,8 @@ export SCALEFS_MNT=$SCALEFS_STATE/mnt
 export SCALEFS_PORT_BASE=$((20000 + RANDOM % 20000))
 export SCALEFS_DEVICE_SIZE=256M
 fail() { echo "FAIL: $*" >&2; "$root/deploy/down" --purge >/dev/null 2>&1 || true; exit 1; }
+# A command that fails outside a check (set -e) must not leave the cluster mounted either.
+trap 'rc=$?; ((rc == 0)) || { echo "FAIL: line $LINENO exited $rc" >&2; "$root/deploy/down" --purge >/dev/null 2>&1 || true; }' EXIT
 
 "$root/deploy/up" || fail "deploy/up"
 mountpoint -q "$SCALEFS_MNT" || fail "not mounted after deploy/up"
