@@ -106,6 +106,12 @@ std::string Cluster::DevicePath(int pair, int member) const {
   return dir_ + "/dev/" + MemberName(pair, member) + ".img";
 }
 
+std::string Cluster::DeviceSha256(int pair, int member) const {
+  std::string out;
+  RunShell("sha256sum " + DevicePath(pair, member), &out);
+  return out.substr(0, 64);
+}
+
 std::vector<std::string> Cluster::DaemonNames() const {
   std::vector<std::string> names{"meta"};
   for (int p = 0; p < options_.pairs; ++p)

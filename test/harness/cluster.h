@@ -54,6 +54,8 @@ class Cluster {
   static std::string MemberName(int pair, int member);
   std::string MemberAddress(int pair, int member) const;
   std::string DevicePath(int pair, int member) const;
+  // sha256 of a member's whole device image: "nothing changed" checks.
+  std::string DeviceSha256(int pair, int member) const;
 
   // Process control by name: "meta", "pair0a", ..., "client".
   Status StartDaemon(const std::string& name);

@@ -34,15 +34,9 @@ class BadInputTest : public ::testing::Test {
 };
 Cluster* BadInputTest::cluster_ = nullptr;
 
-std::string DeviceChecksum(Cluster& c, int pair, int member) {
-  std::string out;
-  RunShell("sha256sum " + c.DevicePath(pair, member), &out);
-  return out.substr(0, 64);
-}
-
 TEST_F(BadInputTest, ChunkRequestsOutsideTheDeviceAreRefused) {
   auto chunk = cluster_->ChunkStub(0, 0);
-  const std::string before = DeviceChecksum(*cluster_, 0, 1);
+  const std::string before = cluster_->DeviceSha256(0, 1);
   const uint64_t size = 256ull << 20;
   struct Case { uint64_t offset; size_t len; grpc::StatusCode code; };
   for (const Case& k : {Case{size, 4096, grpc::OUT_OF_RANGE}, Case{size - 100, 4096, grpc::OUT_OF_RANGE},
@@ -96,7 +90,7 @@ TEST_F(BadInputTest, ChunkRequestsOutsideTheDeviceAreRefused) {
   for (int i = 0; i < 100 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_TRUE(done);
   EXPECT_FALSE(gs.ok());
-  EXPECT_EQ(DeviceChecksum(*cluster_, 0, 1), before) << "a refused request changed the peer's device";
+  EXPECT_EQ(cluster_->DeviceSha256(0, 1), before) << "a refused request changed the peer's device";
 }
 
 TEST_F(BadInputTest, MetaRefusesBadNamesAndUnknownInodes) {

@@ -21,12 +21,6 @@
 namespace scalefs::test {
 namespace {
 
-std::string DeviceChecksum(Cluster& c, int pair, int member) {
-  std::string out;
-  RunShell("sha256sum " + c.DevicePath(pair, member), &out);
-  return out.substr(0, 64);
-}
-
 // What every role may call, as the README documents it. Every method of both
 // services must be here, so a new method cannot stay open by oversight.
 const std::map<std::string, std::set<std::string>>& Expected() {
@@ -96,8 +90,8 @@ class SecurityTest : public ::testing::Test {
     cluster_->Cli({"pair", "list"}, &pairs);
     cluster_->Cli({"fsck"}, &fsck);
     RunShell("ls -lR --time-style=+%s " + cluster_->mnt(), &listing);
-    return pairs + fsck + listing + DeviceChecksum(*cluster_, 0, 0) +
-           DeviceChecksum(*cluster_, 0, 1);
+    return pairs + fsck + listing + cluster_->DeviceSha256(0, 0) +
+           cluster_->DeviceSha256(0, 1);
   }
 
   static Cluster* cluster_;
