@@ -146,6 +146,7 @@ std::string FormatGrant(const ClientGrant& g) {
   auto add = [&](const std::string& s) { out += (out.empty() ? "" : ";") + s; };
   if (g.subdir != "/") add("subdir=" + g.subdir);
   if (g.read_only) add("read_only");
+  if (g.root_squash) add("root_squash");
   return out;
 }
 
@@ -159,6 +160,8 @@ Result<ClientGrant> ParseGrant(std::string_view text) {
     start = end + 1;
     if (item == "read_only") {
       g.read_only = true;
+    } else if (item == "root_squash") {
+      g.root_squash = true;
     } else if (item.substr(0, 7) == "subdir=") {
       g.subdir = std::string(item.substr(7));
       if (!CleanAbsolutePath(g.subdir)) {
@@ -167,7 +170,7 @@ Result<ClientGrant> ParseGrant(std::string_view text) {
       }
     } else {
       return Status::Invalid("unknown grant '" + std::string(item) +
-                             "' (subdir=PATH, read_only)");
+                             "' (subdir=PATH, read_only, root_squash)");
     }
   }
   return g;

@@ -22,6 +22,9 @@ namespace scalefs {
 struct ClientGrant {
   std::string subdir = "/";   // the client sees only this directory, as its root
   bool read_only = false;     // every change is refused with EROFS
+  // The client host's root acts as nobody (65534:65534), as NFS's
+  // root_squash: meta checks its calls' permissions (meta/access_check.h).
+  bool root_squash = false;
   bool operator==(const ClientGrant&) const = default;
 };
 std::string FormatGrant(const ClientGrant& grant);

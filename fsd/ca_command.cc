@@ -24,12 +24,13 @@ namespace {
 const char kCaUsage[] =
     "usage: scalefs ca init [--dir DIR] [--days N]\n"
     "       scalefs ca issue ROLE NAME [--dir DIR] [--days N] [--force]\n"
-    "                        [--subdir PATH] [--read_only]\n"
+    "                        [--subdir PATH] [--read_only] [--root_squash]\n"
     "       scalefs ca show CERT\n"
     "  init   make the cluster's CA: DIR/ca.key (keep it secret) and DIR/ca.crt\n"
     "  issue  a certificate for ROLE (meta, member, client, admin) named NAME:\n"
     "         DIR/NAME.key and DIR/NAME.crt; a client's may be limited to a subdirectory\n"
-    "         (which it sees as its root) and to reading\n"
+    "         (which it sees as its root), to reading, and have its host's root act as\n"
+    "         nobody (--root_squash, as NFS's)\n"
     "  show   the identity and grant a certificate carries\n"
     "DIR defaults to the local cluster's tls folder ($SCALEFS_STATE/tls).\n";
 
@@ -121,6 +122,7 @@ std::string ParseOptions(const std::vector<std::string>& args, size_t from, Opti
       continue;
     }
     if (a == "--read_only" || a == "--read-only") { o->grant.read_only = true; continue; }
+    if (a == "--root_squash" || a == "--root-squash") { o->grant.root_squash = true; continue; }
     if (a == "--force") { o->force = true; continue; }
     if (a.size() > 1 && a[0] == '-') return "unknown option " + a;
     o->positional.push_back(a);
@@ -181,7 +183,7 @@ int Issue(const Options& o) {
   }
   const std::string grant = FormatGrant(o.grant);
   if (*role != Role::kClient && !grant.empty()) {
-    return Usage("--subdir and --read_only are for client certificates");
+    return Usage("--subdir, --read_only and --root_squash are for client certificates");
   }
   if (auto parsed = ParseGrant(grant); !parsed.ok()) return Usage(parsed.status().message());
   for (char c : o.grant.subdir) {

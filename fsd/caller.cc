@@ -45,4 +45,17 @@ bool InGroupOrCapable(fuse_req_t req, uint32_t gid) {
   return std::find(c.groups.begin(), c.groups.end(), gid) != c.groups.end();
 }
 
+namespace {
+thread_local std::optional<RequestCaller> current_caller;
+}  // namespace
+
+RequestCallerScope::RequestCallerScope(fuse_req_t req) : outer_(current_caller) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  current_caller = RequestCaller{ctx->uid, ctx->gid};
+}
+
+RequestCallerScope::~RequestCallerScope() { current_caller = outer_; }
+
+std::optional<RequestCaller> CurrentRequestCaller() { return current_caller; }
+
 }  // namespace scalefs

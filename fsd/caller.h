@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
+
+#include "common/request_caller.h"
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
@@ -25,5 +28,20 @@ CallerCredentials ParseProcStatus(std::string_view status);
 // does not pass the kernel's FUSE_SETXATTR_ACL_KILL_SGID on, so fsd asks
 // itself. A caller gone meanwhile counts as neither: the bit is cleared.
 bool InGroupOrCapable(fuse_req_t req, uint32_t gid);
+
+// The caller of the FUSE request this thread serves, for the length of one
+// operation (fuse_op_timing.cc wraps every operation in one), so each meta
+// call made on its behalf names it (MetaClient); none on fsd's own threads.
+class RequestCallerScope {
+ public:
+  explicit RequestCallerScope(fuse_req_t req);
+  ~RequestCallerScope();
+  RequestCallerScope(const RequestCallerScope&) = delete;
+  RequestCallerScope& operator=(const RequestCallerScope&) = delete;
+
+ private:
+  std::optional<RequestCaller> outer_;
+};
+std::optional<RequestCaller> CurrentRequestCaller();
 
 }  // namespace scalefs

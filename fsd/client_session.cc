@@ -26,9 +26,11 @@ Status ClientSession::Open() {
   lease_ms_ = r->lease_ms();
   if (!r->subdir().empty()) subdir_ = r->subdir();
   read_only_ = r->read_only();
+  root_squash_ = r->root_squash();
   LOG(INFO) << "session " << r->session() << " at meta " << meta_->address() << ", lease "
             << r->lease_ms() << " ms" << (subdir_ != "/" ? ", limited to " + subdir_ : "")
-            << (read_only_ ? ", read-only" : "");
+            << (read_only_ ? ", read-only" : "")
+            << (root_squash_ ? ", root acts as nobody (root_squash)" : "");
   return Status::OK();
 }
 

@@ -54,6 +54,7 @@ class ClientSession {
   // What this client's certificate grants, as meta answered at Open.
   const std::string& subdir() const { return subdir_; }
   bool read_only() const { return read_only_; }
+  bool root_squash() const { return root_squash_; }
   // Calls after which meta answered with this session's changes: tests and
   // status use it to tell that the session came back after a restart.
   uint64_t reestablished() const { return reestablished_.load(); }
@@ -70,6 +71,7 @@ class ClientSession {
   meta::SessionInfo info_;
   std::string subdir_ = "/";
   bool read_only_ = false;
+  bool root_squash_ = false;
   CallNumbers calls_;
   HoldingsFn holdings_;
   EventFn on_event_;

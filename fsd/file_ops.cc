@@ -37,6 +37,15 @@ std::optional<std::string> TakeEarly(ScalefsFuse* self, FileHandle* h) {
 
 bool Writable(const fuse_file_info* fi) { return (fi->flags & O_ACCMODE) != O_RDONLY; }
 
+// What an open asks meta for (MAY_READ 4, MAY_WRITE 2), as the kernel's
+// may_open derives it: O_TRUNC writes too.
+uint32_t OpenAccess(int flags) {
+  uint32_t access = 0;
+  if ((flags & O_ACCMODE) != O_WRONLY) access |= 4;
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) access |= 2;
+  return access;
+}
+
 // Space this client's closed files still hold (their releases wait in the
 // ReleaseQueue) goes back before an ENOSPC is believed, as ext4 commits its
 // journal and tries again.
@@ -87,7 +96,8 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const bool first = !self->files().Find(ino);
   std::shared_ptr<OpenFile> file = self->files().Acquire(ino);
   const uint64_t epoch = AllocationEpoch();
-  auto r = self->meta()->GetExtents(ino, 0, kOpenExtentWindow, self->session_id());
+  auto r = self->meta()->GetExtents(ino, 0, kOpenExtentWindow, self->session_id(),
+                                    OpenAccess(fi->flags));
   if (r.ok() && S_ISDIR(r->attr().mode())) r = Status::IsDir("open of directory");
   if (!r.ok()) {
     self->files().Release(ino);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <tuple>
 
+#include "fsd/caller.h"
 #include "fsd/client_metrics.h"
 
 namespace scalefs {
@@ -24,6 +25,7 @@ struct Timed<Field, kOp> {
 
   static void Call(fuse_req_t req, Args... args) {
     // Taken before the call: its reply frees req.
+    RequestCallerScope caller(req);
     ClientMetrics* m = MetricsOf(req);
     if (m == nullptr) return inner(req, args...);
     // read and write also count the bytes the kernel asked for.

@@ -1,6 +1,7 @@
 // Every FUSE operation of a mount timed in one place: TimedOps wraps each
 // entry of the operation table, so the operations themselves know nothing
-// of metrics. A wrapper finds the mount's ClientMetrics through the
+// of metrics (nor of naming their caller to meta: the wrapper also holds the
+// RequestCallerScope of fsd/caller.h). A wrapper finds the mount's ClientMetrics through the
 // session's userdata (ScalefsFuse::metrics(); none: not timed).
 #pragma once
 

@@ -11,6 +11,7 @@
 
 #include "common/layout.h"
 #include "common/rpc_status.h"
+#include "fsd/caller.h"
 
 DEFINE_int32(meta_timeout_ms, 30000,
              "how long a metadata call waits for scalefs-meta, restarts included");
@@ -46,10 +47,12 @@ template <typename Fn>
 Status MetaClient::Call(const char* what, Fn&& fn, int timeout_ms) {
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : timeout_ms_);
+  const std::optional<RequestCaller> caller = CurrentRequestCaller();
   for (int attempt = 1;; ++attempt) {
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
     ctx.set_deadline(deadline);
+    if (caller) ctx.AddMetadata(kCallerMetadataKey, FormatCaller(*caller));
     grpc::Status s = fn(&ctx);
     if (s.ok()) return Status::OK();
     // Meta's answers (ENOENT of a lookup) carry their errno; what fails
@@ -257,12 +260,13 @@ Result<meta::ExtentsReply> MetaClient::Allocate(uint64_t ino, uint64_t offset, u
 }
 
 Result<meta::ExtentsReply> MetaClient::GetExtents(uint64_t ino, uint64_t offset, uint64_t length,
-                                                  uint64_t open_session) {
+                                                  uint64_t open_session, uint32_t open_access) {
   meta::ExtentsRequest req;
   req.set_ino(ino);
   req.set_offset(offset);
   req.set_length(length);
   req.set_open_session(open_session);
+  req.set_open_access(open_access);
   meta::ExtentsReply rep;
   Status s =
       Call("GetExtents", [&](grpc::ClientContext* c) { return stub_->GetExtents(c, req, &rep); });

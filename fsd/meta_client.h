@@ -60,9 +60,10 @@ class MetaClient {
   Result<meta::StatFsReply> StatFs();
   Result<meta::ExtentsReply> Allocate(uint64_t ino, uint64_t offset, uint64_t length,
                                       bool set_size);
-  // open_session != 0: this is an open of the file by that session.
+  // open_session != 0: this is an open of the file by that session, asking
+  // for open_access (4 read | 2 write).
   Result<meta::ExtentsReply> GetExtents(uint64_t ino, uint64_t offset, uint64_t length,
-                                        uint64_t open_session = 0);
+                                        uint64_t open_session = 0, uint32_t open_access = 0);
   Result<meta::AttrReply> Commit(const meta::CommitRequest& req);
   Status Release(const meta::ReleaseRequest& req);
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <glog/logging.h>
 
+#include "common/request_caller.h"
 #include "common/rpc_status.h"
 
 namespace scalefs::meta {
@@ -23,8 +24,17 @@ grpc::Status ExtentsOut(const Result<ExtentList>& r, ExtentsReply* reply) {
 }
 }  // namespace
 
+bool MetaService::CallerIsRoot(const grpc::ServerContext& ctx) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(kCallerMetadataKey);
+  if (it == md.end()) return true;
+  std::optional<RequestCaller> caller = ParseCaller(std::string_view(it->second.data(), it->second.size()));
+  return !caller || caller->uid == 0;
+}
+
 grpc::Status MetaService::Lookup(grpc::ServerContext* ctx, const LookupRequest* in, AttrReply* reply) {
-  return Serve(ctx, in, reply, Access::kRead, [&](const LookupRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kRead, &PermissionCheck::Lookup,
+               [&](const LookupRequest* req) -> grpc::Status {
     return AttrOut(store_->Lookup(req->parent(), req->name()), reply);
   });
 }
@@ -36,31 +46,36 @@ grpc::Status MetaService::GetAttr(grpc::ServerContext* ctx, const InodeRequest* 
 }
 
 grpc::Status MetaService::SetAttr(grpc::ServerContext* ctx, const SetAttrRequest* in, AttrReply* reply) {
-  return Serve(ctx, in, reply, Access::kChange, [&](const SetAttrRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kChange, &PermissionCheck::SetAttr,
+               [&](const SetAttrRequest* req) -> grpc::Status {
     return ToGrpc(store_->SetAttr(*req, reply));
   });
 }
 
 grpc::Status MetaService::MakeNode(grpc::ServerContext* ctx, const MakeNodeRequest* in, AttrReply* reply) {
-  return Serve(ctx, in, reply, Access::kChange, [&](const MakeNodeRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kChange, &PermissionCheck::MakeNode,
+               [&](const MakeNodeRequest* req) -> grpc::Status {
     return ToGrpc(store_->MakeNode(*req, reply));
   });
 }
 
 grpc::Status MetaService::Link(grpc::ServerContext* ctx, const LinkRequest* in, AttrReply* reply) {
-  return Serve(ctx, in, reply, Access::kChange, [&](const LinkRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kChange, &PermissionCheck::Link,
+               [&](const LinkRequest* req) -> grpc::Status {
     return ToGrpc(store_->Link(*req, reply));
   });
 }
 
 grpc::Status MetaService::Unlink(grpc::ServerContext* ctx, const UnlinkRequest* in, AttrReply* reply) {
-  return Serve(ctx, in, reply, Access::kChange, [&](const UnlinkRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kChange, &PermissionCheck::Unlink,
+               [&](const UnlinkRequest* req) -> grpc::Status {
     return ToGrpc(store_->Unlink(*req, reply));
   });
 }
 
 grpc::Status MetaService::Rename(grpc::ServerContext* ctx, const RenameRequest* in, Empty* reply) {
-  return Serve(ctx, in, reply, Access::kChange, [&](const RenameRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kChange, &PermissionCheck::Rename,
+               [&](const RenameRequest* req) -> grpc::Status {
     return ToGrpc(store_->Rename(*req, reply));
   });
 }
@@ -75,7 +90,8 @@ grpc::Status MetaService::ReadLink(grpc::ServerContext* ctx, const InodeRequest*
 }
 
 grpc::Status MetaService::ReadDir(grpc::ServerContext* ctx, const ReadDirRequest* in, ReadDirReply* reply) {
-  return Serve(ctx, in, reply, Access::kRead, [&](const ReadDirRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kRead, &PermissionCheck::ReadDir,
+               [&](const ReadDirRequest* req) -> grpc::Status {
     Result<DirPage> r = store_->ReadDir(req->ino(), req->after(), req->limit(), req->extents_max_size());
     if (!r.ok()) return ToGrpc(r.status());
     for (DirEntry& e : r->entries) *reply->add_entries() = std::move(e);
@@ -85,13 +101,15 @@ grpc::Status MetaService::ReadDir(grpc::ServerContext* ctx, const ReadDirRequest
 }
 
 grpc::Status MetaService::SetXattr(grpc::ServerContext* ctx, const SetXattrRequest* in, Empty* reply) {
-  return Serve(ctx, in, reply, Access::kChange, [&](const SetXattrRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kChange, &PermissionCheck::SetXattr,
+               [&](const SetXattrRequest* req) -> grpc::Status {
     return ToGrpc(store_->SetXattr(*req, reply));
   });
 }
 
 grpc::Status MetaService::GetXattr(grpc::ServerContext* ctx, const XattrRequest* in, XattrReply* reply) {
-  return Serve(ctx, in, reply, Access::kRead, [&](const XattrRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kRead, &PermissionCheck::GetXattr,
+               [&](const XattrRequest* req) -> grpc::Status {
     Result<std::string> r = store_->GetXattr(req->ino(), req->name());
     if (!r.ok()) return ToGrpc(r.status());
     reply->set_value(*r);
@@ -109,7 +127,8 @@ grpc::Status MetaService::ListXattr(grpc::ServerContext* ctx, const InodeRequest
 }
 
 grpc::Status MetaService::RemoveXattr(grpc::ServerContext* ctx, const XattrRequest* in, Empty* reply) {
-  return Serve(ctx, in, reply, Access::kChange, [&](const XattrRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kChange, &PermissionCheck::RemoveXattr,
+               [&](const XattrRequest* req) -> grpc::Status {
     return ToGrpc(store_->RemoveXattr(*req, reply));
   });
 }
@@ -126,7 +145,8 @@ grpc::Status MetaService::Allocate(grpc::ServerContext* ctx, const AllocateReque
 }
 
 grpc::Status MetaService::GetExtents(grpc::ServerContext* ctx, const ExtentsRequest* in, ExtentsReply* reply) {
-  return Serve(ctx, in, reply, Access::kRead, [&](const ExtentsRequest* req) -> grpc::Status {
+  return Serve(ctx, in, reply, Access::kRead, &PermissionCheck::Open,
+               [&](const ExtentsRequest* req) -> grpc::Status {
     if (req->open_session() != 0) {
       // Registered before the read: an unlink from now on keeps the data.
       Status s = store_->sessions().AddOpen(req->open_session(), req->ino());
@@ -205,6 +225,7 @@ grpc::Status MetaService::OpenSession(grpc::ServerContext* ctx, const OpenSessio
   *reply = *r;
   reply->set_subdir(peer->grant.subdir);
   reply->set_read_only(peer->grant.read_only);
+  reply->set_root_squash(peer->grant.root_squash);
   return grpc::Status::OK;
 }
 

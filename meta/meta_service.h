@@ -8,6 +8,7 @@
 #include "common/rpc_status.h"
 #include "meta/meta_store.h"
 #include "meta/pair_authority.h"
+#include "meta/permission_check.h"
 #include "meta/session_keeper.h"
 #include "meta/subtree_view.h"
 #include "proto/meta.grpc.pb.h"
@@ -17,7 +18,11 @@ namespace scalefs::meta {
 class MetaService final : public Meta::Service {
  public:
   explicit MetaService(MetaStore* store)
-      : store_(store), authority_(store), views_(store), keeper_(store, &locks_) {}
+      : store_(store),
+        authority_(store),
+        views_(store),
+        permissions_(store),
+        keeper_(store, &locks_) {}
 
   grpc::Status Lookup(grpc::ServerContext*, const LookupRequest*, AttrReply*) override;
   grpc::Status GetAttr(grpc::ServerContext*, const InodeRequest*, AttrReply*) override;
@@ -61,12 +66,22 @@ class MetaService final : public Meta::Service {
 
  private:
   enum class Access { kRead, kChange };
+  template <typename Req>
+  using Check = Status (PermissionCheck::*)(Req*, const Identity&) const;
+
   // Runs a mount's call under its certificate's grant: a change from a
-  // read-only client is refused with EROFS, and a client limited to a
-  // subdirectory has its inodes mapped (and checked) by a SubtreeView.
+  // read-only client is refused with EROFS, a client limited to a
+  // subdirectory has its inodes mapped (and checked) by a SubtreeView, and
+  // the root user of a client that squashes root passes `check` as nobody
+  // first (meta/permission_check.h).
   template <typename Req, typename Reply, typename Fn>
   grpc::Status Serve(grpc::ServerContext* ctx, const Req* req, Reply* reply, Access access,
                      Fn&& fn) {
+    return Serve(ctx, req, reply, access, Check<Req>(nullptr), std::forward<Fn>(fn));
+  }
+  template <typename Req, typename Reply, typename Fn>
+  grpc::Status Serve(grpc::ServerContext* ctx, const Req* req, Reply* reply, Access access,
+                     Check<Req> check, Fn&& fn) {
     Result<PeerIdentity> peer = PeerOf(*ctx);
     if (!peer.ok()) return ToGrpc(peer.status());
     const ClientGrant& grant = peer->grant;
@@ -74,15 +89,28 @@ class MetaService final : public Meta::Service {
       return ToGrpc(Status(Status::Code::kReadOnly,
                            "client '" + peer->name + "' has a read-only certificate"));
     }
-    if (grant.subdir == "/") return fn(req);
-    Result<SubtreeView> view = views_.For(grant.subdir);
-    if (!view.ok()) return ToGrpc(view.status());
+    const bool squash = grant.root_squash && check != nullptr && CallerIsRoot(*ctx);
+    if (grant.subdir == "/" && !squash) return fn(req);
+    std::optional<SubtreeView> view;
+    if (grant.subdir != "/") {
+      Result<SubtreeView> v = views_.For(grant.subdir);
+      if (!v.ok()) return ToGrpc(v.status());
+      view.emplace(std::move(*v));
+    }
     Req mapped = *req;
-    if (Status s = view->MapRequest(&mapped); !s.ok()) return ToGrpc(s);
+    if (view) {
+      if (Status s = view->MapRequest(&mapped); !s.ok()) return ToGrpc(s);
+    }
+    if (squash) {
+      if (Status s = (permissions_.*check)(&mapped, kSquashedRoot); !s.ok()) return ToGrpc(s);
+    }
     grpc::Status st = fn(&mapped);
-    if (st.ok()) view->MapReply(reply);
+    if (st.ok() && view) view->MapReply(reply);
     return st;
   }
+  // The call names uid 0 as its caller, or no caller (fsd's own calls):
+  // either acts as nobody under root_squash.
+  static bool CallerIsRoot(const grpc::ServerContext& ctx);
 
   // Locks are held for sessions meta knows; Stale otherwise (expired).
   Status CheckLockRequest(const LockRequest& req) const;
@@ -90,6 +118,7 @@ class MetaService final : public Meta::Service {
   MetaStore* store_;
   PairAuthority authority_;
   SubtreeViews views_;
+  PermissionCheck permissions_;
   LockTable locks_;
   SessionKeeper keeper_;  // last: its thread uses the members above
 };

@@ -11,6 +11,8 @@ TEST(ClientGrantTest, FormatsAndParsesBack) {
   g.subdir = "/projects/a b";
   g.read_only = true;
   EXPECT_EQ(FormatGrant(g), "subdir=/projects/a b;read_only");
+  g.root_squash = true;
+  EXPECT_EQ(FormatGrant(g), "subdir=/projects/a b;read_only;root_squash");
   auto back = ParseGrant(FormatGrant(g));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, g);
@@ -20,7 +22,7 @@ TEST(ClientGrantTest, FormatsAndParsesBack) {
 }
 
 TEST(ClientGrantTest, RefusesWhatItDoesNotKnowAndUncleanPaths) {
-  for (const char* bad : {"root_squash", "read_only;everything", "subdir=relative", "subdir=/a/",
+  for (const char* bad : {"all_squash", "read_only;everything", "root_squash=1", "subdir=relative", "subdir=/a/",
                           "subdir=/a/../b", "subdir=/a//b", "subdir=/./a", "subdir="}) {
     EXPECT_FALSE(ParseGrant(bad).ok()) << bad;
   }

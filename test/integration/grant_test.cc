@@ -1,11 +1,17 @@
 // Clients authorised per certificate: a read-only client's mount is
 // read-only and meta and the members refuse its changes however it sends
 // them; a client limited to /projects/a sees that directory as its root and
-// cannot reach anything outside it, even by naming inode numbers.
+// cannot reach anything outside it, even by naming inode numbers; the root
+// user of a client that squashes root acts as nobody.
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+
+#include <functional>
 
 #include <cerrno>
 #include <filesystem>
@@ -29,6 +35,21 @@ uint64_t InodeOf(const std::string& path) {
 }
 
 int Errno(const grpc::Status& s) { return std::atoi(s.error_details().c_str()); }
+
+// errno of a failed call (0 when it succeeded), for EXPECT_EQ.
+int ErrnoOf(int rc) { return rc < 0 ? errno : 0; }
+
+// Runs fn as uid:gid without supplementary groups in a child; its answer.
+int AsUser(uid_t uid, gid_t gid, const std::function<int()>& fn) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(200);
+    _exit(fn());
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+}
 
 class GrantTest : public ::testing::Test {
  protected:
@@ -200,6 +221,97 @@ TEST_F(GrantTest, SubdirectoryCertificateSeesOnlyItsSubtree) {
   EXPECT_NE(RunShell(cmd + " mount " + cluster_->meta_address() + " " + z, &out), 0);
   EXPECT_NE(out.find("/projects/z"), std::string::npos) << out;
   if (IsMounted(z)) RunShell("fusermount3 -u " + z);
+}
+
+TEST_F(GrantTest, RootSquashMakesTheClientsRootNobody) {
+  const std::string m = cluster_->mnt();
+  const std::string d = m + "/squash";
+  fs::create_directories(d);
+  ASSERT_OK(WriteFile(d + "/private", "root only"));
+  ASSERT_EQ(chmod((d + "/private").c_str(), 0600), 0);
+  ASSERT_OK(WriteFile(d + "/public", "everyone reads"));
+  ASSERT_EQ(chmod((d + "/public").c_str(), 0644), 0);
+  fs::create_directories(d + "/open");
+  ASSERT_EQ(chmod((d + "/open").c_str(), 0777), 0);
+  fs::create_directories(d + "/tmp");
+  ASSERT_EQ(chmod((d + "/tmp").c_str(), 01777), 0);
+  ASSERT_OK(WriteFile(d + "/tmp/roots", "root's, world-writable"));
+  ASSERT_EQ(chmod((d + "/tmp/roots").c_str(), 0666), 0);
+  fs::create_directories(d + "/closed");
+  ASSERT_EQ(chmod((d + "/closed").c_str(), 0700), 0);
+  ASSERT_OK(WriteFile(d + "/closed/inner", "behind a closed directory"));
+
+  ASSERT_OK(cluster_->Issue("client", "squashed", {"--root_squash"}));
+  const std::string sq_mnt = cluster_->state_dir() + "/squashed";
+  std::vector<std::string> flags = CertFlags("squashed");
+  flags.insert(flags.end(), {"-o", "allow_other"});  // for the other users' part
+  ASSERT_OK(cluster_->MountAt(sq_mnt, "squashed", flags));
+  const std::string sq = sq_mnt + "/squash";
+  ASSERT_EQ(geteuid(), 0u) << "this test runs as root, the user it squashes";
+
+  // Reading what others may read works; what only root may, does not.
+  auto pub = ReadFile(sq + "/public");
+  ASSERT_OK(pub.status());
+  EXPECT_EQ(*pub, "everyone reads");
+  EXPECT_EQ(ErrnoOf(open((sq + "/private").c_str(), O_RDONLY)), EACCES);
+  EXPECT_EQ(ErrnoOf(open((sq + "/public").c_str(), O_WRONLY)), EACCES);
+  EXPECT_EQ(ErrnoOf(open((sq + "/public").c_str(), O_RDONLY | O_TRUNC)), EACCES);
+  EXPECT_EQ(ErrnoOf(truncate((sq + "/public").c_str(), 0)), EACCES);
+  // No creates, renames or removals in root's 0755 directory.
+  EXPECT_EQ(ErrnoOf(open((sq + "/new").c_str(), O_CREAT | O_WRONLY, 0644)), EACCES);
+  EXPECT_EQ(ErrnoOf(mkdir((sq + "/newdir").c_str(), 0755)), EACCES);
+  EXPECT_EQ(ErrnoOf(unlink((sq + "/public").c_str())), EACCES);
+  EXPECT_EQ(ErrnoOf(rename((sq + "/public").c_str(), (sq + "/open/taken").c_str())), EACCES);
+  EXPECT_EQ(ErrnoOf(link((sq + "/private").c_str(), (sq + "/open/hardlink").c_str())), EPERM);
+  // No owner's rights over root's files.
+  EXPECT_EQ(ErrnoOf(chmod((sq + "/public").c_str(), 0666)), EPERM);
+  EXPECT_EQ(ErrnoOf(chown((sq + "/public").c_str(), 65534, 65534)), EPERM);
+  EXPECT_EQ(ErrnoOf(setxattr((sq + "/public").c_str(), "user.tag", "x", 1, 0)), EACCES);
+  EXPECT_EQ(ErrnoOf(setxattr((sq + "/public").c_str(), "trusted.tag", "x", 1, 0)), EPERM);
+  // A closed directory stays closed.
+  EXPECT_EQ(ErrnoOf(open((sq + "/closed/inner").c_str(), O_RDONLY)), EACCES);
+  EXPECT_EQ(ErrnoOf(open((sq + "/closed").c_str(), O_RDONLY | O_DIRECTORY)), EACCES);
+  // The sticky bit protects root's entry, though the file itself is writable.
+  EXPECT_EQ(ErrnoOf(unlink((sq + "/tmp/roots").c_str())), EPERM);
+  ASSERT_OK(WriteFile(sq + "/tmp/roots", "rewritten by nobody"));
+
+  // What nobody may do works, and what it makes is nobody's.
+  ASSERT_OK(WriteFile(sq + "/open/mine", "made by the squashed root"));
+  struct stat st;
+  ASSERT_EQ(stat((m + "/squash/open/mine").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_gid, 65534u);
+  ASSERT_EQ(mkdir((sq + "/open/sub").c_str(), 0700), 0);
+  ASSERT_EQ(stat((m + "/squash/open/sub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(chmod((sq + "/open/mine").c_str(), 0600), 0) << "its own file: chmod is allowed";
+  EXPECT_EQ(setxattr((sq + "/open/mine").c_str(), "user.tag", "x", 1, 0), 0);
+  EXPECT_EQ(unlink((sq + "/open/mine").c_str()), 0);
+
+  // Other users of the squashed client are themselves (their kernel checks them).
+  const std::string as_user = sq + "/open/user1000";
+  EXPECT_EQ(AsUser(1000, 1000, [&] {
+              return ErrnoOf(open(as_user.c_str(), O_CREAT | O_WRONLY | O_EXCL, 0644) < 0 ? -1 : 0);
+            }),
+            0);
+  ASSERT_EQ(stat((m + "/squash/open/user1000").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1000u);
+  EXPECT_EQ(AsUser(1000, 1000, [&] { return ErrnoOf(open((sq + "/private").c_str(), O_RDONLY)); }),
+            EACCES);
+
+  // Everything root was refused is as it was; an unsquashed client's root still reads it.
+  auto priv = ReadFile(m + "/squash/private");
+  ASSERT_OK(priv.status());
+  EXPECT_EQ(*priv, "root only");
+  ASSERT_EQ(stat((m + "/squash/public").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_size, 14);
+  for (const char* gone : {"new", "newdir", "open/taken", "open/hardlink"}) {
+    EXPECT_FALSE(fs::exists(m + "/squash/" + gone)) << gone;
+  }
+  EXPECT_TRUE(fs::exists(m + "/squash/tmp/roots"));
+  ASSERT_OK(cluster_->UnmountAt(sq_mnt, "squashed"));
 }
 
 }  // namespace
