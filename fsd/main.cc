@@ -15,6 +15,7 @@
 #include "fsd/ca_command.h"
 #include "common/version.h"
 #include "fsd/admin_commands.h"
+#include "fsd/layout_commands.h"
 #include "fsd/session_commands.h"
 
 DEFINE_string(meta, "", "address of scalefs-meta (else $SCALEFS_META, else the local cluster)");
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(rest.begin() + 1, rest.end());
   if (cmd == "ca") return scalefs::RunCa(args);
   const bool known = cmd == "mount" || cmd == "pair" || cmd == "status" || cmd == "verify" ||
-                     cmd == "fsck" || cmd == "locks";
+                     cmd == "fsck" || cmd == "locks" || cmd == "layout" || cmd == "fileinfo";
   if (known && !secure(cmd == "mount" ? "client" : "admin")) return 2;
   if (cmd == "mount") return scalefs::RunMount(args, false, FLAGS_meta);
   if (cmd == "umount" || cmd == "unmount") return scalefs::RunUmount(args);
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   if (cmd == "verify") return scalefs::RunVerify(args, FLAGS_meta);
   if (cmd == "fsck") return scalefs::RunFsck(args, FLAGS_meta);
   if (cmd == "locks") return scalefs::RunLocks(args, FLAGS_meta);
+  if (cmd == "layout") return scalefs::RunLayout(args, FLAGS_meta);
+  if (cmd == "fileinfo") return scalefs::RunFileInfo(args, FLAGS_meta);
   if (cmd == "help" || cmd == "-h") {
     std::cout << scalefs::ProgramHelpText(help);
     return 0;

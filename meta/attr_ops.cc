@@ -109,6 +109,7 @@ Status MetaStore::DoSetXattr(Txn* txn, const SetXattrRequest& req) {
   }
   Result<InodeRecord*> r = txn->Inode(ino);
   if (!r.ok()) return r.status();
+  if (name == kLayoutXattr) return SetDirLayoutLocked(*r, value);
   if (IsAclXattr(name)) {
     // The kernel ignores the flags for ACLs (vfs_set_acl); so does meta.
     Result<AclXattrChange> c =
@@ -137,6 +138,7 @@ Status MetaStore::DoSetXattr(Txn* txn, const SetXattrRequest& req) {
 }
 
 Result<std::string> MetaStore::GetXattr(uint64_t ino, const std::string& name) {
+  if (name == kLayoutXattr) return LayoutXattr(ino);
   DurableRead durable(this);
   Result<InodeRecord> r = GetAttr(ino);
   if (!r.ok()) return r.status();
@@ -167,6 +169,15 @@ Status MetaStore::DoRemoveXattr(Txn* txn, const XattrRequest& req) {
   const std::string& name = req.name();
   Result<InodeRecord*> r = txn->Inode(ino);
   if (!r.ok()) return r.status();
+  if (name == kLayoutXattr) {
+    // A directory goes back to the cluster's default; a file's stays.
+    if (!S_ISDIR((*r)->attr().mode())) {
+      return Status::Invalid("a file's layout is fixed when it is made (" + InoStr(ino) + ")");
+    }
+    (*r)->clear_layout();
+    (*r)->mutable_attr()->set_ctime_ns(NowNs());
+    return Status::OK();
+  }
   std::string v;
   if (!db_->Get(rocksdb::ReadOptions(), XattrKey(ino, name), &v).ok()) {
     // Removing an ACL there is none of succeeds, as on ext4. The mode stays

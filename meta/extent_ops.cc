@@ -128,7 +128,7 @@ Status MetaStore::DoAllocate(Txn* txn, const AllocateRequest& req, ExtentsReply*
       return Status::Invalid(InoStr(ino) + " has extents but no layout");
     }
     if (pairs_.empty()) return Status::NoSpace("no storage pair registered");
-    *rec->mutable_layout() = NewFileLayout(ino);
+    *rec->mutable_layout() = NewFileLayout(ino, Layout());
   }
   const Layout& layout = rec->layout();
   const uint64_t unit = layout.unit();

@@ -121,18 +121,6 @@ Status MetaStore::AbandonLocked(const Txn& txn, Status s) {
   return s;
 }
 
-Layout MetaStore::NewFileLayout(uint64_t ino) const {
-  Layout l;
-  l.set_unit(kDefaultStripeUnit);
-  std::vector<uint32_t> ids;
-  for (const auto& [id, p] : pairs_) ids.push_back(id);
-  if (ids.empty()) return l;
-  // Rotating by ino spreads small files (one unit each) over all pairs.
-  const size_t shift = ino % ids.size();
-  for (size_t i = 0; i < ids.size(); i++) l.add_pairs(ids[(i + shift) % ids.size()]);
-  return l;
-}
-
 StatFsReply MetaStore::StatFs() {
   MutationLock l(this);
   StatFsReply r;

@@ -71,6 +71,8 @@ class MetaStore {
   Result<DirPage> ReadDir(uint64_t ino, const std::string& after, uint32_t limit,
                           uint64_t extents_max_size = 0);
   Result<std::string> GetXattr(uint64_t ino, const std::string& name);
+  // The virtual xattr scalefs.layout (meta/layout_ops.cc).
+  Result<std::string> LayoutXattr(uint64_t ino);
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
   StatFsReply StatFs();
   Result<ExtentList> GetExtents(uint64_t ino, uint64_t offset, uint64_t length);
@@ -153,7 +155,12 @@ class MetaStore {
   Status DoAllocate(Txn* txn, const AllocateRequest& req, ExtentsReply* reply);
   Status DoCommit(Txn* txn, const CommitRequest& req, AttrReply* reply);
 
-  Layout NewFileLayout(uint64_t ino) const;
+  // Layouts (layout_ops.cc): a new file's from its directory's default
+  // (empty: every pair); the scalefs.layout text; a directory's default set
+  // from that text (EINVAL for what a filesystem cannot lay out).
+  Layout NewFileLayout(uint64_t ino, const Layout& dir) const;
+  std::string LayoutTextLocked(const InodeRecord& rec) const;
+  Status SetDirLayoutLocked(InodeRecord* dir, const std::string& text);
   // Frees the unwritten extents of `ino` in `ranges` at or past its end of
   // file, in `cur` (loaded into orig/cur as needed) and in free space.
   Status FreeUnwrittenPastEof(Txn* txn, uint64_t ino, InodeRecord* rec,

@@ -104,7 +104,11 @@ Status MetaStore::DoMakeNode(Txn* txn, const MakeNodeRequest& req, AttrReply* re
   // Every inode knows the directory it was made in: a client limited to a
   // subdirectory reaches only inodes under it (meta/subtree_view.h).
   a->set_parent(req.parent());
-  if (type == S_IFDIR) parent->mutable_attr()->set_nlink(parent->attr().nlink() + 1);
+  if (type == S_IFDIR) {
+    parent->mutable_attr()->set_nlink(parent->attr().nlink() + 1);
+    // A subdirectory takes its parent's default layout, as CephFS's do.
+    if (parent->has_layout()) *rec->mutable_layout() = parent->layout();
+  }
   if (type == S_IFLNK) {
     rec->set_symlink_target(req.symlink_target());
     a->set_size(req.symlink_target().size());
@@ -112,7 +116,7 @@ Status MetaStore::DoMakeNode(Txn* txn, const MakeNodeRequest& req, AttrReply* re
   ExtentMap prealloc;
   if (type == S_IFREG) {
     a->set_alloc_gen(1);
-    *rec->mutable_layout() = NewFileLayout(ino);
+    *rec->mutable_layout() = NewFileLayout(ino, parent->layout());
     const Layout& layout = rec->layout();
     const uint64_t want = std::min<uint64_t>(RoundUp(req.preallocate(), kBlockSize), layout.unit());
     if (want != 0 && layout.pairs_size() != 0) {

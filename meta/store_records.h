@@ -17,6 +17,8 @@
 namespace scalefs::meta {
 
 inline constexpr uint64_t kMaxXattrValue = 64 << 10;
+// Not stored: a file's or directory's layout as text (meta/layout_ops.cc).
+inline constexpr std::string_view kLayoutXattr = "scalefs.layout";
 inline constexpr uint64_t kMaxSymlinkTarget = 4095;
 inline constexpr uint32_t kDefaultReadDirLimit = 1000;
 inline constexpr uint32_t kMaxReadDirLimit = 10000;
