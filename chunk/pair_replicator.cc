@@ -23,6 +23,22 @@ using Clock = std::chrono::steady_clock;
 std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
   return NewChannel(address, Role::kMember);
 }
+
+// The checksums of [from, to) of a write at `offset` whose PieceCrcs are
+// `all`; from and to are block boundaries (region edges) or its ends.
+google::protobuf::RepeatedField<uint32_t> SliceCrcs(
+    const google::protobuf::RepeatedField<uint32_t>& all, uint64_t offset, uint64_t from,
+    uint64_t to) {
+  google::protobuf::RepeatedField<uint32_t> out;
+  if (all.empty()) return out;
+  const uint64_t base = RoundDown(offset, kBlockSize);
+  const uint64_t first = (RoundDown(from, kBlockSize) - base) / kBlockSize;
+  const uint64_t last = (RoundDown(to - 1, kBlockSize) - base) / kBlockSize;
+  for (uint64_t i = first; i <= last && i < static_cast<uint64_t>(all.size()); ++i) {
+    out.Add(all[static_cast<int>(i)]);
+  }
+  return out;
+}
 }  // namespace
 
 const char* PairReplicator::ConnName(Conn c) {
@@ -46,7 +62,7 @@ const char* PairReplicator::DiskName(Disk d) {
   return "?";
 }
 
-PairReplicator::PairReplicator(BlockDevice* device, MemberState* state, DirtyMap* dirty,
+PairReplicator::PairReplicator(CheckedDevice* device, MemberState* state, DirtyMap* dirty,
                                ChunkMetrics* metrics, PairReplicatorOptions options)
     : device_(device),
       state_(state),
@@ -60,6 +76,7 @@ PairReplicator::~PairReplicator() { Stop(); }
 
 void PairReplicator::Start() {
   monitor_ = std::thread([this] { MonitorLoop(); });
+  repairer_ = std::thread([this] { RepairLoop(); });
 }
 
 void PairReplicator::Stop() {
@@ -69,6 +86,12 @@ void PairReplicator::Stop() {
   }
   monitor_cv_.notify_all();
   if (monitor_.joinable()) monitor_.join();
+  {
+    std::lock_guard<std::mutex> l(repair_mu_);
+    repair_stop_ = true;
+  }
+  repair_cv_.notify_all();
+  if (repairer_.joinable()) repairer_.join();
 }
 
 std::chrono::milliseconds PairReplicator::Lease() const {
@@ -113,7 +136,24 @@ Status PairReplicator::CheckServing(bool write) {
 Status PairReplicator::Read(uint64_t offset, uint64_t length, std::string* out) {
   Status s = CheckServing(false);
   if (!s.ok()) return s;
-  return device_->Read(offset, length, out);
+  std::vector<uint64_t> bad;
+  s = device_->Read(offset, length, out, &bad);
+  // A mismatch can be a write to the block racing with the read through
+  // the page cache; one that holds on a second look is damage.
+  if (s.code() == Status::Code::kCorrupt) {
+    bad.clear();
+    s = device_->Read(offset, length, out, &bad);
+  }
+  if (s.code() == Status::Code::kCorrupt) {
+    metrics_->bad_blocks.Increment(static_cast<double>(bad.size()));
+    for (uint64_t at : bad) {
+      LOG(ERROR) << "read: block at device offset " << at
+                 << " does not match its checksum; repairing it from peer "
+                 << options_.peer_address;
+    }
+    QueueRepair(bad);
+  }
+  return s;
 }
 
 Status PairReplicator::Write(const chunk::WriteRequest& req) {
@@ -159,7 +199,7 @@ Status PairReplicator::Write(const chunk::WriteRequest& req) {
                              ") is not inside one region sequenced by us (member " +
                              std::to_string(m.member_index) + ")");
     }
-    return WriteSequenced(offset, data);
+    return WriteSequenced({offset, data, req.crc32c()});
   }
 
   bool sequence_all = false;
@@ -171,7 +211,7 @@ Status PairReplicator::Write(const chunk::WriteRequest& req) {
   using Forward = PeerCall<chunk::WriteRequest, chunk::WriteReply>;
   struct Pending {
     uint64_t offset;
-    std::string_view piece;
+    Piece piece;
     std::unique_ptr<Forward> call;
   };
   std::vector<Pending> forwards;
@@ -179,20 +219,22 @@ Status PairReplicator::Write(const chunk::WriteRequest& req) {
   uint64_t pos = offset;
   while (pos < end) {
     const uint64_t piece_end = std::min(end, (pos / kRegionSize + 1) * kRegionSize);
-    const std::string_view piece = std::string_view(data).substr(pos - offset, piece_end - pos);
+    Piece piece{pos, std::string_view(data).substr(pos - offset, piece_end - pos),
+                SliceCrcs(req.crc32c(), offset, pos, piece_end)};
     if (sequence_all || SequencerOf(pos) == m.member_index) {
-      Status ps = WriteSequenced(pos, piece);
+      Status ps = WriteSequenced(piece);
       if (result.ok() && !ps.ok()) result = ps;
     } else {
       auto f = std::make_unique<Forward>();
       f->request.set_offset(pos);
-      f->request.set_data(piece.data(), piece.size());
+      f->request.set_data(piece.data.data(), piece.data.size());
+      *f->request.mutable_crc32c() = piece.crcs;
       f->request.set_forwarded(true);
       f->request.set_generation(m.generation);
       f->request.set_pair_id(m.pair_id);
       f->SetDeadline(options_.peer_timeout_ms);
       peer_->async()->Write(&f->ctx, &f->request, &f->reply, f->Callback());
-      forwards.push_back({pos, piece, std::move(f)});
+      forwards.push_back({pos, std::move(piece), std::move(f)});
     }
     pos = piece_end;
   }
@@ -204,7 +246,7 @@ Status PairReplicator::Write(const chunk::WriteRequest& req) {
       // The peer is gone or refuses us: with meta's grant we sequence the
       // piece ourselves; without it the write fails (EnsureSolo says why).
       Status gs = EnsureSolo(fs.message());
-      fs = gs.ok() ? WriteSequenced(f.offset, f.piece) : gs;
+      fs = gs.ok() ? WriteSequenced(f.piece) : gs;
     }
     if (result.ok() && !fs.ok()) result = fs;
   }
@@ -258,16 +300,17 @@ Status PairReplicator::WriteBatch(const chunk::WriteBatchRequest& req) {
   bool sequence_all = false;
   Status s = AdmitClientWrite(&sequence_all);
   if (!s.ok()) return s;
-  std::vector<std::pair<uint64_t, std::string_view>> ours;
+  std::vector<Piece> ours;
   Status result;
   for (const chunk::WriteRange& r : req.ranges()) {
     if (sequence_all || SequencerOf(r.offset()) == m.member_index) {
-      ours.emplace_back(r.offset(), r.data());
+      ours.push_back({r.offset(), r.data(), r.crc32c()});
     } else {
       // Sent here because the client failed over: forwarded one by one.
       chunk::WriteRequest w;
       w.set_offset(r.offset());
       w.set_data(r.data());
+      *w.mutable_crc32c() = r.crc32c();
       Status ws = Write(w);
       if (result.ok() && !ws.ok()) result = ws;
     }
@@ -279,8 +322,7 @@ Status PairReplicator::WriteBatch(const chunk::WriteBatchRequest& req) {
   return result;
 }
 
-Status PairReplicator::WriteSequencedBatch(
-    const std::vector<std::pair<uint64_t, std::string_view>>& pieces) {
+Status PairReplicator::WriteSequencedBatch(const std::vector<Piece>& pieces) {
   // Per-region sequencing by one member: this member orders every write to
   // the region. Holding the region lock across BOTH applies (local pwrite and
   // the peer's Replicate) means no other write to the region can slip in
@@ -291,8 +333,8 @@ Status PairReplicator::WriteSequencedBatch(
   // A batch takes its regions' locks in index order, as LockAllRegions does,
   // so batches never deadlock.
   std::vector<uint64_t> regions, locks;
-  for (const auto& [offset, piece] : pieces) {
-    regions.push_back(offset / kRegionSize);
+  for (const Piece& piece : pieces) {
+    regions.push_back(piece.offset / kRegionSize);
     locks.push_back(regions.back() % region_locks_.size());
   }
   for (auto* v : {&regions, &locks}) {
@@ -331,8 +373,8 @@ Status PairReplicator::WriteSequencedBatch(
   }
   auto write_local = [&]() {
     Status result;
-    for (const auto& [offset, piece] : pieces) {
-      Status s = device_->Write(offset, piece);
+    for (const Piece& piece : pieces) {
+      Status s = device_->Write(piece.offset, piece.data, piece.crcs);
       if (result.ok() && !s.ok()) result = s;
     }
     return result;
@@ -351,10 +393,12 @@ Status PairReplicator::WriteSequencedBatch(
   }
   // Protocol C with the peer in parallel with the local writes, not after.
   PeerCall<chunk::ReplicateRequest, chunk::WriteReply> call;
-  for (const auto& [offset, piece] : pieces) {
+  for (const Piece& piece : pieces) {
     chunk::WriteRange* r = call.request.add_batch();
-    r->set_offset(offset);
-    r->set_data(piece.data(), piece.size());
+    r->set_offset(piece.offset);
+    r->set_data(piece.data.data(), piece.data.size());
+    // The sender's checksums travel on: the peer checks them too.
+    *r->mutable_crc32c() = piece.crcs;
   }
   call.request.set_generation(m.generation);
   call.request.set_pair_id(m.pair_id);
@@ -366,7 +410,7 @@ Status PairReplicator::WriteSequencedBatch(
   if (!local.ok()) return local;
   if (remote.ok()) {
     uint64_t bytes = 0;
-    for (const auto& piece : pieces) bytes += piece.second.size();
+    for (const Piece& piece : pieces) bytes += piece.data.size();
     metrics_->replicated_bytes.Increment(static_cast<double>(bytes));
     return remote;
   }
@@ -381,8 +425,9 @@ Status PairReplicator::WriteSequencedBatch(
 }
 
 Status PairReplicator::PeerReplicate(uint64_t offset, std::string_view data, const Membership& m,
-                                     bool resync) {
+                                     bool resync, const std::vector<uint32_t>& crcs) {
   PeerCall<chunk::ReplicateRequest, chunk::WriteReply> call;
+  call.request.mutable_crc32c()->Add(crcs.begin(), crcs.end());
   call.request.set_offset(offset);
   call.request.set_data(data.data(), data.size());
   call.request.set_generation(m.generation);
@@ -393,8 +438,8 @@ Status PairReplicator::PeerReplicate(uint64_t offset, std::string_view data, con
   return FromGrpc(call.done.get_future().get(), "replicate to peer " + options_.peer_address);
 }
 
-Status PairReplicator::WriteSequenced(uint64_t offset, std::string_view piece) {
-  return WriteSequencedBatch({{offset, piece}});
+Status PairReplicator::WriteSequenced(const Piece& piece) {
+  return WriteSequencedBatch({piece});
 }
 
 Status PairReplicator::Replicate(const chunk::ReplicateRequest& req) {
@@ -439,7 +484,7 @@ Status PairReplicator::Replicate(const chunk::ReplicateRequest& req) {
       const uint64_t last =
           r.data().empty() ? first : (r.offset() + r.data().size() - 1) / kRegionSize;
       s = dirty_->BeginWrite(first, last);
-      if (s.ok()) s = device_->Write(r.offset(), r.data());
+      if (s.ok()) s = device_->Write(r.offset(), r.data(), r.crc32c());
       dirty_->EndWrite(first, last);
       if (!s.ok()) return s;
     }
@@ -448,7 +493,7 @@ Status PairReplicator::Replicate(const chunk::ReplicateRequest& req) {
   const uint64_t first = req.offset() / kRegionSize;
   const uint64_t last = req.data().empty() ? first : (req.offset() + req.data().size() - 1) / kRegionSize;
   s = dirty_->BeginWrite(first, last);
-  if (s.ok()) s = device_->Write(req.offset(), req.data());
+  if (s.ok()) s = device_->Write(req.offset(), req.data(), req.crc32c());
   dirty_->EndWrite(first, last);
   return s;
 }
@@ -457,7 +502,7 @@ Status PairReplicator::Flush(bool local_only) {
   // The activity log is cleared by the monitor only, for regions idle a
   // whole period: clearing here would cost a bitmap sync on the next write
   // of every file that is written and fsynced in turn.
-  if (local_only) return device_->Sync();
+  if (local_only) return device_->Sync();  // data and checksums
   Status s = CheckServing(true);
   if (!s.ok()) return s;
   bool with_peer = false;

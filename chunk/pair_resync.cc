@@ -12,6 +12,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "chunk/peer_call.h"
+#include "common/block_crc.h"
 #include "common/layout.h"
 #include "common/rpc_channel.h"
 #include "common/rpc_status.h"
@@ -37,18 +38,52 @@ Result<uint64_t> PairReplicator::ResyncRange(uint64_t offset, uint64_t length) {
     }
   }
   uint64_t sent = 0;
-  std::string buf;
   for (uint64_t pos = offset; pos < offset + length;) {
     const uint64_t region = pos / kRegionSize;
     const uint64_t piece_end = std::min(offset + length, (region + 1) * kRegionSize);
     std::lock_guard<std::mutex> lock(RegionLock(region));
-    Status s = device_->Read(pos, piece_end - pos, &buf);
-    if (s.ok()) s = PeerReplicate(pos, buf, state_->membership(), true);
-    if (!s.ok()) return s;
-    sent += buf.size();
+    Result<uint64_t> n = PushChecked(pos, piece_end - pos, state_->membership());
+    if (!n.ok()) return n.status();
+    sent += *n;
     pos = piece_end;
   }
   resynced_total_ += sent;
+  return sent;
+}
+
+Result<uint64_t> PairReplicator::PushChecked(uint64_t offset, uint64_t length,
+                                             const Membership& m) {
+  std::string buf;
+  std::vector<uint64_t> bad;
+  Status s = device_->Read(offset, length, &buf, &bad);
+  if (!s.ok() && s.code() != Status::Code::kCorrupt) return s;
+  // Runs of the range between the blocks that failed their check here: those
+  // are never sent, so a damaged copy does not spread (the peer keeps its
+  // own, which its next read or scrub checks).
+  for (uint64_t at : bad) {
+    metrics_->bad_blocks.Increment();
+    LOG(ERROR) << "resync: block at device offset " << at
+               << " does not match its checksum here; not sent to peer "
+               << options_.peer_address;
+  }
+  uint64_t sent = 0;
+  uint64_t run = offset;
+  auto send = [&](uint64_t end) -> Status {
+    if (end <= run) return Status::OK();
+    const std::string_view data = std::string_view(buf).substr(run - offset, end - run);
+    // The data's checksums travel with it and the peer checks them.
+    Status r = PeerReplicate(run, data, m, true, PieceCrcs(run, data));
+    if (r.ok()) sent += end - run;
+    return r;
+  };
+  for (uint64_t at : bad) {
+    const uint64_t block_start = std::max(at, offset);
+    s = send(block_start);
+    if (!s.ok()) return s;
+    run = std::min(offset + length, at + kBlockSize);
+  }
+  s = send(offset + length);
+  if (!s.ok()) return s;
   return sent;
 }
 
@@ -295,14 +330,11 @@ Status PairReplicator::SendRegion(uint64_t region, uint64_t capacity, uint64_t g
     return Status::OK();
   }
   const uint64_t len = std::min(kRegionSize, capacity - start);
-  std::string buf;
-  Status s = device_->Read(start, len, &buf);
-  if (!s.ok()) return s;
   Membership m = state_->membership();
   m.generation = generation;
   m.pair_id = pair_id;
-  s = PeerReplicate(start, buf, m, true);
-  if (!s.ok()) return s;
+  Result<uint64_t> sent = PushChecked(start, len, m);
+  if (!sent.ok()) return sent.status();
   dirty_->ClearOutOfSync(region);
   resynced_total_ += len;
   return Status::OK();
