@@ -106,6 +106,17 @@ void PairReplicator::QueueRepair(const std::vector<uint64_t>& offsets) {
   repair_cv_.notify_all();
 }
 
+void PairReplicator::RepairAfterWrite(const std::vector<uint64_t>& offsets) {
+  for (uint64_t at : offsets) {
+    metrics_->bad_blocks.Increment();
+    LOG(ERROR) << "write: block at device offset " << at
+               << " does not match its checksum; written, kept marked damaged, repairing it "
+                  "from peer "
+               << options_.peer_address;
+  }
+  QueueRepair(offsets);
+}
+
 void PairReplicator::RepairLoop() {
   for (;;) {
     std::vector<uint64_t> todo;

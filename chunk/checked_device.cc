@@ -56,7 +56,8 @@ Status CheckedDevice::Write(uint64_t offset, std::string_view data) {
 }
 
 Status CheckedDevice::Write(uint64_t offset, std::string_view data,
-                            const google::protobuf::RepeatedField<uint32_t>& sent) {
+                            const google::protobuf::RepeatedField<uint32_t>& sent,
+                            std::vector<uint64_t>* damaged) {
   Status s = device_->CheckRange("write", offset, data.size());
   if (!s.ok() || data.empty()) return s;
   const std::vector<uint32_t> crcs = PieceCrcs(offset, data);
@@ -82,6 +83,7 @@ Status CheckedDevice::Write(uint64_t offset, std::string_view data,
   const uint64_t first_block = offset / kBlockSize;
   std::vector<uint32_t> fresh(crcs.size());
   std::vector<uint32_t> current(crcs.size());
+  std::vector<bool> keep(crcs.size(), false);  // entry left alone: damaged block
   std::string old;
   for (size_t i = 0; i < crcs.size(); ++i) {
     const uint64_t block = first_block + i;
@@ -99,8 +101,9 @@ Status CheckedDevice::Write(uint64_t offset, std::string_view data,
       const chunk::BlockState v = Verdict(slots, old_crc);
       if (!whole && v == chunk::BAD) {
         // Merging would give damaged bytes a valid checksum.
-        return Status::Corrupt("partial write over " + At(bstart) +
-                               ", which does not match its checksum");
+        keep[i] = true;
+        if (damaged != nullptr) damaged->push_back(bstart);
+        continue;
       }
       current[i] = v == chunk::GOOD ? ChecksumStore::Encode(old_crc) : slots.a;
       if (!whole) {
@@ -115,13 +118,13 @@ Status CheckedDevice::Write(uint64_t offset, std::string_view data,
     }
   }
   for (size_t i = 0; i < crcs.size(); ++i) {
-    store_->Set(first_block + i, {current[i], ChecksumStore::Encode(fresh[i])});
+    if (!keep[i]) store_->Set(first_block + i, {current[i], ChecksumStore::Encode(fresh[i])});
   }
   s = device_->Write(offset, data);
   if (!s.ok()) return s;
   for (size_t i = 0; i < crcs.size(); ++i) {
     const uint32_t v = ChecksumStore::Encode(fresh[i]);
-    store_->Set(first_block + i, {v, v});
+    if (!keep[i]) store_->Set(first_block + i, {v, v});
   }
   return Status::OK();
 }

@@ -19,7 +19,10 @@
 // mended from the peer like any other damaged block; it lies in a region of
 // the activity log, so the resync after the restart copies it anyway. A
 // partial write of a block (unaligned) reads the rest of the block, checks
-// it, and stores the checksum of the whole merged block.
+// it, and stores the checksum of the whole merged block; over a block that
+// fails that check it writes the bytes but leaves the entry as it was, so
+// the block stays known damaged (never laundered into a valid checksum) and
+// is mended from the peer, whose copy has the write too.
 //
 // The current checksum of step 1 is known without reading the data whenever
 // the entry is settled, which it is except after a crash.
@@ -58,8 +61,11 @@ class CheckedDevice {
   // Writes `data` at `offset`. `crcs` are the sender's PieceCrcs of it
   // (empty: computed here); a mismatch is Corrupt and writes nothing. The
   // caller orders writes to a block (region lock or its peer's sequencing).
+  // `damaged` (if set) receives the offsets of blocks partly written over
+  // damaged data: they still fail their check and need the peer's copy.
   Status Write(uint64_t offset, std::string_view data,
-               const google::protobuf::RepeatedField<uint32_t>& crcs);
+               const google::protobuf::RepeatedField<uint32_t>& crcs,
+               std::vector<uint64_t>* damaged = nullptr);
   Status Write(uint64_t offset, std::string_view data);
 
   // Per 4 KiB block of [offset, offset+length) (whole blocks): its state and

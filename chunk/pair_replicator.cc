@@ -373,10 +373,12 @@ Status PairReplicator::WriteSequencedBatch(const std::vector<Piece>& pieces) {
   }
   auto write_local = [&]() {
     Status result;
+    std::vector<uint64_t> damaged;
     for (const Piece& piece : pieces) {
-      Status s = device_->Write(piece.offset, piece.data, piece.crcs);
+      Status s = device_->Write(piece.offset, piece.data, piece.crcs, &damaged);
       if (result.ok() && !s.ok()) result = s;
     }
+    RepairAfterWrite(damaged);
     return result;
   };
   auto mark_all_out_of_sync = [&]() {
@@ -484,7 +486,9 @@ Status PairReplicator::Replicate(const chunk::ReplicateRequest& req) {
       const uint64_t last =
           r.data().empty() ? first : (r.offset() + r.data().size() - 1) / kRegionSize;
       s = dirty_->BeginWrite(first, last);
-      if (s.ok()) s = device_->Write(r.offset(), r.data(), r.crc32c());
+      std::vector<uint64_t> damaged;
+      if (s.ok()) s = device_->Write(r.offset(), r.data(), r.crc32c(), &damaged);
+      RepairAfterWrite(damaged);
       dirty_->EndWrite(first, last);
       if (!s.ok()) return s;
     }
@@ -493,7 +497,9 @@ Status PairReplicator::Replicate(const chunk::ReplicateRequest& req) {
   const uint64_t first = req.offset() / kRegionSize;
   const uint64_t last = req.data().empty() ? first : (req.offset() + req.data().size() - 1) / kRegionSize;
   s = dirty_->BeginWrite(first, last);
-  if (s.ok()) s = device_->Write(req.offset(), req.data(), req.crc32c());
+  std::vector<uint64_t> damaged;
+  if (s.ok()) s = device_->Write(req.offset(), req.data(), req.crc32c(), &damaged);
+  RepairAfterWrite(damaged);
   dirty_->EndWrite(first, last);
   return s;
 }

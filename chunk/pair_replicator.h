@@ -130,6 +130,9 @@ class PairReplicator {
   Status RepairRegion(uint64_t offset, uint64_t length, chunk::RepairReply* reply);
   // Background repair of blocks a read found bad.
   void QueueRepair(const std::vector<uint64_t>& offsets);
+  // Blocks a partial write found damaged: logged, counted and queued (the
+  // repair thread takes the region lock after the writer let it go).
+  void RepairAfterWrite(const std::vector<uint64_t>& offsets);
   void RepairLoop();
   // Client write admission: serving, handshake done or meta's grant held.
   // sequence_all: this member orders every region (alone or resync source).

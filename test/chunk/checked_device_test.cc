@@ -129,12 +129,19 @@ TEST_F(CheckedDeviceTest, PartialWriteStoresTheChecksumOfTheWholeBlock) {
   EXPECT_EQ(StateOf(2), chunk::GOOD);
 }
 
-TEST_F(CheckedDeviceTest, PartialWriteOverADamagedBlockIsRefused) {
-  ASSERT_TRUE(dev_->Write(0, std::string(kBlockSize, 'h')).ok());
+TEST_F(CheckedDeviceTest, PartialWriteOverADamagedBlockKeepsItKnownDamaged) {
+  ASSERT_TRUE(dev_->Write(0, std::string(2 * kBlockSize, 'h')).ok());
   Scribble(10, "X");
-  Status s = dev_->Write(2000, std::string(10, 'i'));
-  EXPECT_EQ(s.code(), Status::Code::kCorrupt) << s.ToString();
+  std::vector<uint64_t> damaged;
+  Status s = dev_->Write(2000, std::string(kBlockSize, 'i'),
+                         google::protobuf::RepeatedField<uint32_t>(), &damaged);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(damaged, std::vector<uint64_t>{0});
   EXPECT_EQ(StateOf(0), chunk::BAD);  // not laundered into a valid checksum
+  EXPECT_EQ(StateOf(1), chunk::GOOD);  // its neighbour took the write as usual
+  std::string out;
+  ASSERT_TRUE(raw_->Read(2000, 10, &out).ok());
+  EXPECT_EQ(out, std::string(10, 'i'));  // the bytes were written
 }
 
 TEST_F(CheckedDeviceTest, AStagedEntryAcceptsEitherVersionAndTheNextWriteSettlesIt) {
