@@ -31,6 +31,11 @@ ChunkMetrics::ChunkMetrics(Metrics* m)
                                   "Bytes this member mirrored to its peer as it wrote them")),
       resyncs(NewCounter(m, "scalefs_chunk_resyncs_total",
                          "Resyncs of the peer this member finished as sync source")),
+      bad_blocks(NewCounter(m, "scalefs_chunk_bad_blocks_total",
+                            "4 KiB blocks this member found not matching their CRC32C (on "
+                            "read, resync, verify or scrub)")),
+      repaired_blocks(NewCounter(m, "scalefs_chunk_repaired_blocks_total",
+                                 "Damaged blocks this member mended from its peer's copy")),
       resync_sent_(NewCounter(m, "scalefs_chunk_resync_sent_bytes_total",
                               "Bytes this member copied to its peer in resyncs and verify "
                               "repairs")),

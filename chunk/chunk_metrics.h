@@ -5,6 +5,8 @@
 //   scalefs_chunk_replicated_bytes_total   bytes mirrored to the peer (protocol C)
 //   scalefs_chunk_resync_sent_bytes_total  bytes copied to the peer by resyncs
 //   scalefs_chunk_resyncs_total            resyncs this member finished as source
+//   scalefs_chunk_bad_blocks_total         blocks found not matching their checksum
+//   scalefs_chunk_repaired_blocks_total    such blocks mended from the peer
 //   scalefs_chunk_resync_left_bytes / _regions   out of sync, still to copy
 //   scalefs_member_connection_state{state} / scalefs_member_disk_state{state}
 //                                          1 for the current state, 0 for the others
@@ -25,6 +27,8 @@ class ChunkMetrics {
   prometheus::Counter& written_bytes;
   prometheus::Counter& replicated_bytes;
   prometheus::Counter& resyncs;
+  prometheus::Counter& bad_blocks;
+  prometheus::Counter& repaired_blocks;
 
   // The state gauges from this member's Info (joined: it belongs to a pair).
   void ShowState(const chunk::InfoReply& info, bool joined);

@@ -21,7 +21,11 @@ MethodPolicy ChunkPolicy() {
       {"Info", Role::kMeta | Role::kMember | Role::kAdmin},
       // `scalefs verify [--repair]`.
       {"Checksum", Role::kAdmin | Role::kMember},
-      {"ResyncRange", Mask(Role::kAdmin)},
+      // verify --repair; a member asks the region's sequencer (its peer)
+      // to push a block it found damaged.
+      {"ResyncRange", Role::kAdmin | Role::kMember},
+      // verify, scrub: mend this member's damaged blocks from its peer.
+      {"Repair", Mask(Role::kAdmin)},
   };
   MethodPolicy policy;
   for (const auto& [name, roles] : methods) {

@@ -41,7 +41,14 @@ Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions
       LOG(WARNING) << "device " << options.device_path << " is new: discarded " << state_path;
     }
     ::unlink(dirty_path.c_str());
+    ::unlink((options.device_path + ".crc").c_str());
   }
+  // The checksums live beside the device, as its state does.
+  auto checksums = ChecksumStore::Open(options.device_path + ".crc", server->device_->size());
+  if (!checksums.ok()) return checksums.status();
+  server->checksums_ = std::move(*checksums);
+  server->checked_ =
+      std::make_unique<CheckedDevice>(server->device_.get(), server->checksums_.get());
   auto state = MemberState::Open(state_path);
   if (!state.ok()) return state.status();
   server->state_ = std::move(*state);
@@ -60,10 +67,10 @@ Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions
   // changes (and its read lease, half the deadline, stays fresh) in time.
   ro.monitor_interval_ms = std::clamp(options.peer_timeout_ms / 4, 50, 500);
   server->replicator_ = std::make_unique<PairReplicator>(
-      server->device_.get(), server->state_.get(), server->dirty_.get(),
+      server->checked_.get(), server->state_.get(), server->dirty_.get(),
       server->chunk_metrics_.get(), std::move(ro));
   server->service_ = std::make_unique<ChunkService>(
-      options.listen_address, server->device_.get(), server->state_.get(),
+      options.listen_address, server->checked_.get(), server->state_.get(),
       server->replicator_.get(), server->chunk_metrics_.get());
 
   RpcServerOptions rpc;

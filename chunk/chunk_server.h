@@ -55,6 +55,8 @@ class ChunkServer {
   Metrics* metrics_ = nullptr;
   std::unique_ptr<ChunkMetrics> chunk_metrics_;
   std::unique_ptr<BlockDevice> device_;
+  std::unique_ptr<ChecksumStore> checksums_;
+  std::unique_ptr<CheckedDevice> checked_;
   std::unique_ptr<MemberState> state_;
   std::unique_ptr<DirtyMap> dirty_;
   std::unique_ptr<PairReplicator> replicator_;

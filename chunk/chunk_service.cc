@@ -6,7 +6,7 @@
 
 namespace scalefs {
 
-ChunkService::ChunkService(std::string listen_address, BlockDevice* device, MemberState* state,
+ChunkService::ChunkService(std::string listen_address, CheckedDevice* device, MemberState* state,
                            PairReplicator* replicator, ChunkMetrics* metrics)
     : listen_address_(std::move(listen_address)),
       device_(device),
@@ -99,7 +99,20 @@ grpc::Status ChunkService::Join(grpc::ServerContext*, const chunk::JoinRequest* 
 grpc::Status ChunkService::Checksum(grpc::ServerContext*, const chunk::ChecksumRequest* req,
                                     chunk::ChecksumReply* reply) {
   const uint32_t block_size = req->block_size() == 0 ? kBlockSize : req->block_size();
-  auto crcs = device_->Checksum(req->offset(), req->length(), block_size);
+  if (req->stored()) {
+    if (block_size != kBlockSize) {
+      return ToGrpc(Status::Invalid("stored checksums are per 4096-byte block, not " +
+                                    std::to_string(block_size)));
+    }
+    auto checks = device_->Check(req->offset(), req->length());
+    if (!checks.ok()) return ToGrpc(checks.status());
+    for (const CheckedDevice::BlockCheck& c : *checks) {
+      reply->add_state(c.state);
+      reply->add_stored_crc32c(c.crc32c);
+    }
+    return grpc::Status::OK;
+  }
+  auto crcs = device_->raw()->Checksum(req->offset(), req->length(), block_size);
   if (!crcs.ok()) return ToGrpc(crcs.status());
   reply->mutable_crc32()->Add(crcs->begin(), crcs->end());
   return grpc::Status::OK;
@@ -111,6 +124,11 @@ grpc::Status ChunkService::ResyncRange(grpc::ServerContext*, const chunk::Resync
   if (!r.ok()) return ToGrpc(r.status());
   reply->set_bytes(*r);
   return grpc::Status::OK;
+}
+
+grpc::Status ChunkService::Repair(grpc::ServerContext*, const chunk::RepairRequest* req,
+                                  chunk::RepairReply* reply) {
+  return ToGrpc(replicator_->Repair(req->offset(), req->length(), reply));
 }
 
 grpc::Status ChunkService::SyncState(grpc::ServerContext*, const chunk::SyncStateRequest* req,

@@ -15,7 +15,7 @@ namespace scalefs {
 class ChunkService final : public chunk::Chunk::Service {
  public:
   // All four outlive the service. `listen_address` is reported by Info.
-  ChunkService(std::string listen_address, BlockDevice* device, MemberState* state,
+  ChunkService(std::string listen_address, CheckedDevice* device, MemberState* state,
                PairReplicator* replicator, ChunkMetrics* metrics);
 
   grpc::Status Read(grpc::ServerContext*, const chunk::ReadRequest*, chunk::ReadReply*) override;
@@ -33,12 +33,14 @@ class ChunkService final : public chunk::Chunk::Service {
                         chunk::ChecksumReply*) override;
   grpc::Status ResyncRange(grpc::ServerContext*, const chunk::ResyncRangeRequest*,
                            chunk::ResyncRangeReply*) override;
+  grpc::Status Repair(grpc::ServerContext*, const chunk::RepairRequest*,
+                      chunk::RepairReply*) override;
   grpc::Status SyncState(grpc::ServerContext*, const chunk::SyncStateRequest*,
                          chunk::SyncStateReply*) override;
 
  private:
   const std::string listen_address_;
-  BlockDevice* const device_;
+  CheckedDevice* const device_;
   MemberState* const state_;
   PairReplicator* const replicator_;
   ChunkMetrics* const metrics_;

@@ -38,8 +38,10 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "chunk/block_device.h"
+#include "chunk/checked_device.h"
 #include "chunk/chunk_metrics.h"
 #include "chunk/dirty_map.h"
 #include "chunk/member_state.h"
@@ -69,7 +71,7 @@ class PairReplicator {
   }
 
   // `device`, `state`, `dirty` and `metrics` outlive the replicator.
-  PairReplicator(BlockDevice* device, MemberState* state, DirtyMap* dirty, ChunkMetrics* metrics,
+  PairReplicator(CheckedDevice* device, MemberState* state, DirtyMap* dirty, ChunkMetrics* metrics,
                  PairReplicatorOptions options);
   ~PairReplicator();
 
@@ -80,8 +82,15 @@ class PairReplicator {
   void Start();
   void Stop();
 
-  // Served only while this member's disk is UpToDate.
+  // Served only while this member's disk is UpToDate. A block that does not
+  // match its checksum fails the read with Corrupt (the client reads the
+  // peer) and is queued for repair from the peer.
   Status Read(uint64_t offset, uint64_t length, std::string* out);
+  // Mends this member's blocks of the range that do not match their
+  // checksums from the peer's copy, ordered with client writes: under this
+  // member's region lock when it sequences the region (it reads the peer's
+  // block), else the peer pushes its block under its own (ResyncRange).
+  Status Repair(uint64_t offset, uint64_t length, chunk::RepairReply* reply);
   // A client write, or (forwarded) the part of one the peer handed us because
   // we sequence it. OK only once both members applied every byte, or this
   // member applied it holding meta's grant.
@@ -107,8 +116,24 @@ class PairReplicator {
   static const char* ConnName(Conn c);
   static const char* DiskName(Disk d);
 
-  Status WriteSequenced(uint64_t offset, std::string_view piece);
-  Status WriteSequencedBatch(const std::vector<std::pair<uint64_t, std::string_view>>& pieces);
+  using Crcs = google::protobuf::RepeatedField<uint32_t>;
+  // A piece of a client write inside one region, with its sender's
+  // checksums (see CheckedDevice::Write).
+  struct Piece {
+    uint64_t offset;
+    std::string_view data;
+    Crcs crcs;
+  };
+  Status WriteSequenced(const Piece& piece);
+  Status WriteSequencedBatch(const std::vector<Piece>& pieces);
+  // Repair of the bad blocks of one region.
+  Status RepairRegion(uint64_t offset, uint64_t length, chunk::RepairReply* reply);
+  // Background repair of blocks a read found bad.
+  void QueueRepair(const std::vector<uint64_t>& offsets);
+  // Blocks a partial write found damaged: logged, counted and queued (the
+  // repair thread takes the region lock after the writer let it go).
+  void RepairAfterWrite(const std::vector<uint64_t>& offsets);
+  void RepairLoop();
   // Client write admission: serving, handshake done or meta's grant held.
   // sequence_all: this member orders every region (alone or resync source).
   Status AdmitClientWrite(bool* sequence_all);
@@ -130,7 +155,12 @@ class PairReplicator {
   Status SendRegion(uint64_t region, uint64_t capacity, uint64_t generation, uint32_t pair_id);
   Status CallSyncState(chunk::SyncStateRequest::Phase phase, uint64_t generation,
                        uint32_t pair_id, chunk::SyncStateReply* reply);
-  Status PeerReplicate(uint64_t offset, std::string_view data, const Membership& m, bool resync);
+  Status PeerReplicate(uint64_t offset, std::string_view data, const Membership& m, bool resync,
+                       const std::vector<uint32_t>& crcs);
+  // Reads [offset, offset+length) checked, and sends it to the peer with its
+  // checksums, leaving out blocks that fail their check here (logged and
+  // counted): the peer keeps its own copy of those. Returns the bytes sent.
+  Result<uint64_t> PushChecked(uint64_t offset, uint64_t length, const Membership& m);
 
   std::unique_ptr<meta::Meta::Stub> MetaStub();
   std::mutex& RegionLock(uint64_t region) { return region_locks_[region % region_locks_.size()]; }
@@ -138,7 +168,7 @@ class PairReplicator {
   void UnlockAllRegions();
   std::chrono::milliseconds Lease() const;
 
-  BlockDevice* const device_;
+  CheckedDevice* const device_;
   MemberState* const state_;
   DirtyMap* const dirty_;
   ChunkMetrics* const metrics_;
@@ -171,6 +201,12 @@ class PairReplicator {
   std::condition_variable monitor_cv_;
   bool stop_ = false;
   std::thread monitor_;
+
+  std::mutex repair_mu_;
+  std::condition_variable repair_cv_;
+  std::vector<uint64_t> repair_queue_;  // device offsets of bad blocks
+  bool repair_stop_ = false;
+  std::thread repairer_;
 };
 
 }  // namespace scalefs

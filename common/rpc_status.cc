@@ -17,6 +17,7 @@ grpc::StatusCode GrpcCodeFor(Status::Code c) {
     case Status::Code::kRange: return grpc::StatusCode::OUT_OF_RANGE;
     case Status::Code::kNotSupported: return grpc::StatusCode::UNIMPLEMENTED;
     case Status::Code::kIoError: return grpc::StatusCode::INTERNAL;
+    case Status::Code::kCorrupt: return grpc::StatusCode::DATA_LOSS;
     case Status::Code::kStale:
     case Status::Code::kBusy: return grpc::StatusCode::FAILED_PRECONDITION;
     default: return grpc::StatusCode::INVALID_ARGUMENT;
@@ -45,6 +46,7 @@ Status FromGrpc(const grpc::Status& s, const std::string& context) {
     case grpc::StatusCode::OUT_OF_RANGE: return Status::Range(msg);
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return Status(Status::Code::kTooBig, msg);
     case grpc::StatusCode::INVALID_ARGUMENT: return Status::Invalid(msg);
+    case grpc::StatusCode::DATA_LOSS: return Status::Corrupt(msg);
     // A certificate whose role may not make the call.
     case grpc::StatusCode::PERMISSION_DENIED: return Status(Status::Code::kAccess, msg);
     default: return Status::IoError(msg);

@@ -36,6 +36,8 @@ class Status {
     kCrossDevice = EXDEV,
     kTooManyLinks = EMLINK,
     kReadOnly = EROFS,
+    // Stored bytes that do not match their checksum (a damaged copy).
+    kCorrupt = EBADMSG,
   };
 
   Status() = default;
@@ -58,6 +60,7 @@ class Status {
   static Status NotSupported(std::string m) { return {Code::kNotSupported, std::move(m)}; }
   static Status Stale(std::string m) { return {Code::kStale, std::move(m)}; }
   static Status Busy(std::string m) { return {Code::kBusy, std::move(m)}; }
+  static Status Corrupt(std::string m) { return {Code::kCorrupt, std::move(m)}; }
   // From a failed system call: keeps errno as the code.
   static Status FromErrno(int err, std::string context);
 

@@ -31,7 +31,6 @@
 #include "fsd/mount_options.h"
 #include "fsd/pair_client.h"
 #include "fsd/pair_status.h"
-#include "fsd/replica_verifier.h"
 #include "fsd/session_commands.h"
 
 DECLARE_int32(meta_timeout_ms);
@@ -62,11 +61,16 @@ const char kUsage[] =
     "  pair add NAME ADDR_A ADDR_B | pair list  register a storage pair | list them\n"
     "  status [--watch [S]] [--json]          pairs, capacity, clients; exit 0 healthy,\n"
     "                                          1 degraded, 2 meta unreachable\n"
-    "  verify [PAIR] [--repair] [--range-mib N]  compare each pair's members; 0 if identical\n"
-    "  fsck | locks [PATH...]                  check meta's consistency | locks held, by client\n"
-    "  layout get PATH | layout set DIR ...    stripe unit, width, pairs (see scalefs layout)\n"
-    "  fileinfo PATH...                        a file's layout and extents on each pair\n"
-    "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca); version\n"
+    "  verify [PAIR] [--repair] [--range-mib N] | scrub [PAIR] [--rate N]  compare members
+"
+    "  fsck | locks [PATH...]                  check meta's consistency | locks held, by client
+"
+    "  layout get PATH | layout set DIR ...    stripe unit, width, pairs (see scalefs layout)
+"
+    "  fileinfo PATH...                        a file's layout and extents on each pair
+"
+    "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca); version
+"
     "Meta: --meta, else $SCALEFS_META, else the local cluster's; certificate: --cert, else the\n"
     "local cluster's tls/admin.crt (a mount's tls/client.crt). mount.scalefs META DIR [-o opts]\n";
 
@@ -435,131 +439,6 @@ int RunPair(const std::vector<std::string>& args, const std::string& meta_flag) 
     return 0;
   }
   return Usage(("unknown pair command '" + args[0] + "'\n").c_str());
-}
-
-namespace {
-// "\rpair0: 45.2% (462.0M of 1.0G)  350.2 MB/s" on stderr, at most twice a second.
-class VerifyProgressLine {
- public:
-  explicit VerifyProgressLine(std::string name)
-      : name_(std::move(name)), start_(std::chrono::steady_clock::now()) {}
-  void Update(uint64_t done, uint64_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done < total && now - last_ < std::chrono::milliseconds(500)) return;
-    last_ = now;
-    const double secs = std::chrono::duration<double>(now - start_).count();
-    fprintf(stderr, "\r%s: %5.1f%% (%s of %s)  %.1f MB/s   ", name_.c_str(),
-            total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total),
-            HumanBytes(done).c_str(), HumanBytes(total).c_str(),
-            secs > 0 ? static_cast<double>(done) / 1e6 / secs : 0.0);
-    if (done >= total) fputc('\n', stderr);
-    fflush(stderr);
-  }
-
- private:
-  const std::string name_;
-  const std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point last_{};
-};
-
-void PrintRanges(const std::string& name, const RangeSet& ranges) {
-  for (const ByteSpan& s : ranges.Spans()) {
-    printf("%s: out of sync [%llu, +%llu)\n", name.c_str(),
-           static_cast<unsigned long long>(s.offset), static_cast<unsigned long long>(s.length));
-  }
-}
-
-std::unique_ptr<chunk::Chunk::Stub> VerifyStub(const std::string& address) {
-  return chunk::Chunk::NewStub(NewChannel(address, Role::kMember));
-}
-
-// Verifies (and with `repair` resyncs) one pair; true when its members end identical.
-bool VerifyPair(const meta::Pair& p, const VerifyOptions& options, bool repair) {
-  auto a = VerifyStub(p.address_a());
-  auto b = VerifyStub(p.address_b());
-  ReplicaVerifier verifier(a.get(), b.get(), p.capacity(), options);
-  VerifyProgressLine line(p.name());
-  auto differ = verifier.Verify([&](uint64_t done, uint64_t total) { line.Update(done, total); });
-  if (!differ.ok()) {
-    fprintf(stderr, "\n");
-    printf("%s: cannot verify: %s\n", p.name().c_str(), differ.status().ToString().c_str());
-    return false;
-  }
-  const uint64_t bs = options.block_size;
-  PrintRanges(p.name(), *differ);
-  printf("%s: %llu out-of-sync blocks of %llu (%.1f GiB checked)\n", p.name().c_str(),
-         static_cast<unsigned long long>((differ->bytes() + bs - 1) / bs),
-         static_cast<unsigned long long>(verifier.blocks()),
-         static_cast<double>(p.capacity()) / (1 << 30));
-  if (differ->empty()) return true;
-  if (!repair) return false;
-  Status s = verifier.Repair(*differ);
-  if (!s.ok()) {
-    printf("%s: repair failed: %s\n", p.name().c_str(), s.ToString().c_str());
-    return false;
-  }
-  auto left = verifier.Recheck(*differ);
-  if (!left.ok()) {
-    printf("%s: cannot verify the repair: %s\n", p.name().c_str(),
-           left.status().ToString().c_str());
-    return false;
-  }
-  PrintRanges(p.name(), *left);
-  printf("%s: resynced %llu blocks from member A; %llu out-of-sync blocks left\n",
-         p.name().c_str(), static_cast<unsigned long long>((differ->bytes() + bs - 1) / bs),
-         static_cast<unsigned long long>((left->bytes() + bs - 1) / bs));
-  return left->empty();
-}
-}  // namespace
-
-int RunVerify(const std::vector<std::string>& args, const std::string& meta_flag) {
-  bool repair = false;
-  VerifyOptions options;
-  std::string pair_arg;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--repair") {
-      repair = true;
-    } else if (a == "--range-mib" || a.rfind("--range-mib=", 0) == 0) {
-      std::string mib;
-      if (a.size() > 11) {
-        mib = a.substr(12);
-      } else if (i + 1 < args.size()) {
-        mib = args[++i];
-      }
-      char* end = nullptr;
-      const unsigned long long n = strtoull(mib.c_str(), &end, 10);
-      if (mib.empty() || *end != '\0' || n < 1 || n > 1024) {
-        return Usage(("verify: --range-mib wants 1..1024, not '" + mib + "'\n").c_str());
-      }
-      options.range_bytes = n << 20;
-    } else if (!a.empty() && a[0] == '-') {
-      return Usage(("verify: unknown argument '" + a + "'\n").c_str());
-    } else if (pair_arg.empty()) {
-      pair_arg = a;
-    } else {
-      return Usage("verify takes at most one PAIR\n");
-    }
-  }
-  auto meta = ConnectMeta(meta_flag, "verify");
-  if (meta == nullptr) return 1;
-  auto pairs = meta->PairList();
-  if (!pairs.ok()) {
-    std::cerr << "scalefs verify: " << pairs.status().ToString() << "\n";
-    return 1;
-  }
-  std::vector<meta::Pair> chosen;
-  for (const meta::Pair& p : *pairs) {
-    if (pair_arg.empty() || p.name() == pair_arg || std::to_string(p.id()) == pair_arg) {
-      chosen.push_back(p);
-    }
-  }
-  if (!pair_arg.empty() && chosen.empty()) {
-    return Usage(("verify: no pair named '" + pair_arg + "'\n").c_str());
-  }
-  bool identical = true;
-  for (const meta::Pair& p : chosen) identical = VerifyPair(p, options, repair) && identical;
-  return identical ? 0 : 1;
 }
 
 int RunFsck(const std::vector<std::string>& args, const std::string& meta_flag) {

@@ -19,6 +19,8 @@ int RunPair(const std::vector<std::string>& args, const std::string& meta_flag);
 int RunStatus(const std::vector<std::string>& args, const std::string& meta_flag);
 // Exit 0 only when the members of every pair verified are identical.
 int RunVerify(const std::vector<std::string>& args, const std::string& meta_flag);
+// Verify with repair, every block of every pair, at most --rate bytes/s.
+int RunScrub(const std::vector<std::string>& args, const std::string& meta_flag);
 int RunFsck(const std::vector<std::string>& args, const std::string& meta_flag);
 
 // The meta of an admin command (`command`: "pair list"), once it answered

@@ -39,6 +39,9 @@ ClientMetrics::ClientMetrics(Metrics* m)
                                    "Chunk requests to a member that failed")),
       failovers_(CounterFamily(m, "scalefs_client_member_failovers_total",
                                "Chunk requests sent on to the other member of the pair")),
+      bad_block_reads_(CounterFamily(m, "scalefs_client_bad_block_reads_total",
+                                     "Reads a member refused because a block did not match "
+                                     "its checksum; the other member was read instead")),
       release_queue_(NewGauge(m, "scalefs_client_release_queue_files",
                               "Closed files whose release waits to be sent to meta")),
       small_writes_(NewGauge(m, "scalefs_client_small_write_queue",
@@ -62,6 +65,10 @@ void ClientMetrics::MemberError(const std::string& pair, int member, int grpc_co
   member_errors_
       .Add({{"pair", pair}, {"member", member == 0 ? "a" : "b"}, {"code", GrpcCodeName(grpc_code)}})
       .Increment();
+}
+
+void ClientMetrics::BadBlockRead(const std::string& pair, int member) {
+  bad_block_reads_.Add({{"pair", pair}, {"member", member == 0 ? "a" : "b"}}).Increment();
 }
 
 void ClientMetrics::Failover(const std::string& pair) {

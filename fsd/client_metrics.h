@@ -8,6 +8,9 @@
 //                                          no answer (each retry counted; not meta's errnos)
 //   scalefs_client_member_call_errors_total{pair,member,code}  failed chunk requests
 //   scalefs_client_member_failovers_total{pair}  requests sent on to the other member
+//   scalefs_client_bad_block_reads_total{pair,member}  reads a member refused because a
+//                                          block did not match its checksum (then read
+//                                          from the other member)
 //   scalefs_client_release_queue_files, scalefs_client_small_write_queue,
 //   scalefs_client_open_files              queue depths and open files, at scrape
 #pragma once
@@ -41,6 +44,7 @@ class ClientMetrics {
   void MetaError(const char* method, int grpc_code);
   void MemberError(const std::string& pair, int member, int grpc_code);
   void Failover(const std::string& pair);
+  void BadBlockRead(const std::string& pair, int member);
 
   // The gauges read at scrape: `depths` returns the release queue's files,
   // the small writes waiting for a batch and the open files, until the
@@ -60,6 +64,7 @@ class ClientMetrics {
   prometheus::Family<prometheus::Counter>& meta_errors_;
   prometheus::Family<prometheus::Counter>& member_errors_;
   prometheus::Family<prometheus::Counter>& failovers_;
+  prometheus::Family<prometheus::Counter>& bad_block_reads_;
   prometheus::Gauge& release_queue_;
   prometheus::Gauge& small_writes_;
   prometheus::Gauge& open_files_;

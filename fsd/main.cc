@@ -60,13 +60,15 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(rest.begin() + 1, rest.end());
   if (cmd == "ca") return scalefs::RunCa(args);
   const bool known = cmd == "mount" || cmd == "pair" || cmd == "status" || cmd == "verify" ||
-                     cmd == "fsck" || cmd == "locks" || cmd == "layout" || cmd == "fileinfo";
+                     cmd == "scrub" || cmd == "fsck" || cmd == "locks" || cmd == "layout" ||
+                     cmd == "fileinfo";
   if (known && !secure(cmd == "mount" ? "client" : "admin")) return 2;
   if (cmd == "mount") return scalefs::RunMount(args, false, FLAGS_meta);
   if (cmd == "umount" || cmd == "unmount") return scalefs::RunUmount(args);
   if (cmd == "pair") return scalefs::RunPair(args, FLAGS_meta);
   if (cmd == "status") return scalefs::RunStatus(args, FLAGS_meta);
   if (cmd == "verify") return scalefs::RunVerify(args, FLAGS_meta);
+  if (cmd == "scrub") return scalefs::RunScrub(args, FLAGS_meta);
   if (cmd == "fsck") return scalefs::RunFsck(args, FLAGS_meta);
   if (cmd == "locks") return scalefs::RunLocks(args, FLAGS_meta);
   if (cmd == "layout") return scalefs::RunLayout(args, FLAGS_meta);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/block_crc.h"
 #include "common/layout.h"
 #include "common/rpc_status.h"
 
@@ -101,14 +102,24 @@ Status PairClient::WithFailover(int first, const char* what, Fn&& fn) {
 Status PairClient::WritePart(int first, uint64_t dev_offset, std::string data) {
   chunk::WriteRequest req;
   req.set_offset(dev_offset);
+  // The member checks these before it applies the bytes.
+  for (uint32_t crc : PieceCrcs(dev_offset, data)) req.add_crc32c(crc);
   req.set_data(std::move(data));
   writes_first_[first].fetch_add(1, std::memory_order_relaxed);
   int attempts = 0;
-  Status s = WithFailover(first, "Write", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
-    ++attempts;
-    chunk::WriteReply rep;
-    return stub->Write(ctx, req, &rep);
-  });
+  auto send = [&] {
+    return WithFailover(first, "Write", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+      ++attempts;
+      chunk::WriteReply rep;
+      return stub->Write(ctx, req, &rep);
+    });
+  };
+  Status s = send();
+  // Damaged on the way (the member applied nothing): sent once more.
+  if (s.code() == Status::Code::kCorrupt) {
+    LOG(WARNING) << "pair " << pair_.name() << ": " << s.ToString() << "; sending it again";
+    s = send();
+  }
   if (attempts > 1) write_failovers_.fetch_add(1, std::memory_order_relaxed);
   return s;
 }
@@ -116,12 +127,19 @@ Status PairClient::WritePart(int first, uint64_t dev_offset, std::string data) {
 Status PairClient::WriteBatch(int first, const chunk::WriteBatchRequest& req) {
   writes_first_[first].fetch_add(req.ranges_size(), std::memory_order_relaxed);
   int attempts = 0;
-  Status s =
-      WithFailover(first, "WriteBatch", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
-        ++attempts;
-        chunk::WriteReply rep;
-        return stub->WriteBatch(ctx, req, &rep);
-      });
+  auto send = [&] {
+    return WithFailover(first, "WriteBatch",
+                        [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+                          ++attempts;
+                          chunk::WriteReply rep;
+                          return stub->WriteBatch(ctx, req, &rep);
+                        });
+  };
+  Status s = send();
+  if (s.code() == Status::Code::kCorrupt) {
+    LOG(WARNING) << "pair " << pair_.name() << ": " << s.ToString() << "; sending it again";
+    s = send();
+  }
   if (attempts > 1) write_failovers_.fetch_add(1, std::memory_order_relaxed);
   return s;
 }
@@ -144,9 +162,29 @@ Status PairClient::ReadPart(int first, uint64_t dev_offset, uint64_t length, std
                 ? static_cast<int>((dev_offset / (uint64_t(FLAGS_read_stripe_mb) << 20)) % 2)
                 : static_cast<int>(next_read_.fetch_add(1) % 2);
   }
-  Status s = WithFailover(first, "Read", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
-    return stub->Read(ctx, req, &rep);
-  });
+  int answered = first;
+  auto read_from = [&](int member) {
+    return WithFailover(member, "Read", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+      answered = static_cast<int>(stub == stubs_[1].get());
+      return stub->Read(ctx, req, &rep);
+    });
+  };
+  Status s = read_from(first);
+  if (s.code() == Status::Code::kCorrupt) {
+    // That member's copy is damaged (it mends it from its peer meanwhile):
+    // the other member's copy answers, checked there too.
+    const int bad = answered;
+    if (metrics_ != nullptr) metrics_->BadBlockRead(pair_.name(), bad);
+    LOG(WARNING) << "pair " << pair_.name() << ": " << s.ToString()
+                 << "; reading the other member";
+    s = read_from(bad ^ 1);
+    if (s.code() == Status::Code::kCorrupt) {
+      if (metrics_ != nullptr) metrics_->BadBlockRead(pair_.name(), bad ^ 1);
+      LOG(ERROR) << "pair " << pair_.name() << ": both members' copies of [" << dev_offset
+                 << ", +" << length << ") are damaged: " << s.ToString();
+      return Status::IoError("both copies damaged: " + s.message());
+    }
+  }
   if (!s.ok()) return s;
   if (rep.data().size() != length) {
     return Status::IoError("chunk Read of pair " + pair_.name() + " returned " +
@@ -309,6 +347,7 @@ void ChunkPool::Drain(Combiner* c, int member) {
     bytes += e.data.size();
     chunk::WriteRange* r = req.add_ranges();
     r->set_offset(e.dev_offset);
+    for (uint32_t crc : PieceCrcs(e.dev_offset, e.data)) r->add_crc32c(crc);
     r->set_data(std::move(e.data));
     batch.push_back(std::move(e));
     c->queue.pop_front();

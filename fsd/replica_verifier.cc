@@ -24,12 +24,14 @@ ReplicaVerifier::ReplicaVerifier(chunk::Chunk::StubInterface* a, chunk::Chunk::S
                                  uint64_t capacity, VerifyOptions options)
     : members_{a, b}, capacity_(capacity), options_(std::move(options)) {}
 
-Status ReplicaVerifier::Compare(uint64_t offset, uint64_t length, RangeSet* out) {
+Status ReplicaVerifier::Compare(uint64_t offset, uint64_t length, RangeSet* out,
+                                DamagedBlocks* damaged) {
   chunk::ChecksumRequest req;
   req.set_offset(offset);
   req.set_length(length);
   req.set_block_size(options_.block_size);
-  auto ask = [&](int member) -> Result<std::vector<uint32_t>> {
+  req.set_stored(true);
+  auto ask = [&](int member) -> Result<chunk::ChecksumReply> {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(options_.rpc_timeout_ms));
@@ -37,7 +39,7 @@ Status ReplicaVerifier::Compare(uint64_t offset, uint64_t length, RangeSet* out)
     Status s = FromGrpc(members_[member]->Checksum(&ctx, req, &rep),
                         std::string("member ") + (member == 0 ? "A" : "B") + " Checksum");
     if (!s.ok()) return s;
-    return std::vector<uint32_t>(rep.crc32().begin(), rep.crc32().end());
+    return rep;
   };
   auto fb = std::async(std::launch::async, ask, 1);
   auto a = ask(0);
@@ -45,27 +47,48 @@ Status ReplicaVerifier::Compare(uint64_t offset, uint64_t length, RangeSet* out)
   if (!a.ok()) return a.status();
   if (!b.ok()) return b.status();
   const uint64_t expected = (length + options_.block_size - 1) / options_.block_size;
-  if (a->size() != expected || b->size() != expected) {
-    return Status::IoError("Checksum of [" + std::to_string(offset) + ", +" +
-                           std::to_string(length) + ") returned " + std::to_string(a->size()) +
-                           " and " + std::to_string(b->size()) + " blocks, wanted " +
-                           std::to_string(expected));
+  for (const auto* r : {&*a, &*b}) {
+    if (static_cast<uint64_t>(r->stored_crc32c_size()) != expected ||
+        static_cast<uint64_t>(r->state_size()) != expected) {
+      return Status::IoError("Checksum of [" + std::to_string(offset) + ", +" +
+                             std::to_string(length) + ") returned " +
+                             std::to_string(r->stored_crc32c_size()) + " checksums and " +
+                             std::to_string(r->state_size()) + " states, wanted " +
+                             std::to_string(expected));
+    }
   }
-  for (uint64_t i : DifferingBlocks(*a, *b)) {
+  for (uint64_t i = 0; i < expected; ++i) {
+    const int k = static_cast<int>(i);
+    const bool bad_a = a->state(k) == chunk::BAD, bad_b = b->state(k) == chunk::BAD;
+    if (!bad_a && !bad_b && a->stored_crc32c(k) == b->stored_crc32c(k)) continue;
     const uint64_t start = offset + i * options_.block_size;
-    out->Add(start, std::min<uint64_t>(options_.block_size, offset + length - start));
+    const uint64_t n = std::min<uint64_t>(options_.block_size, offset + length - start);
+    out->Add(start, n);
+    if (bad_a && bad_b) {
+      damaged->both.Add(start, n);
+    } else if (bad_a || bad_b) {
+      damaged->only[bad_a ? 0 : 1].Add(start, n);
+    }
   }
   return Status::OK();
 }
 
 Result<RangeSet> ReplicaVerifier::Verify(const Progress& progress) {
   RangeSet differ;
+  damaged_ = DamagedBlocks();
+  const auto start = std::chrono::steady_clock::now();
   for (uint64_t off = 0; off < capacity_;) {
     const uint64_t n = std::min(options_.range_bytes, capacity_ - off);
-    Status s = Compare(off, n, &differ);
+    Status s = Compare(off, n, &differ, &damaged_);
     if (!s.ok()) return s;
     off += n;
     if (progress) progress(off, capacity_);
+    if (options_.rate > 0) {
+      // Never ahead of `rate` bytes/s since the start (a scrub in the background).
+      std::this_thread::sleep_until(
+          start + std::chrono::microseconds(static_cast<int64_t>(
+                      1e6 * static_cast<double>(off) / static_cast<double>(options_.rate))));
+    }
   }
   if (differ.empty()) return differ;
   return Recheck(differ);
@@ -77,37 +100,78 @@ Result<RangeSet> ReplicaVerifier::Recheck(const RangeSet& ranges) {
     if (still.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
     RangeSet now;
+    DamagedBlocks damaged;
     for (const ByteSpan& span : still.Spans()) {
       for (uint64_t off = span.offset; off < span.end();) {
         const uint64_t n = std::min(options_.range_bytes, span.end() - off);
-        Status s = Compare(off, n, &now);
+        Status s = Compare(off, n, &now, &damaged);
         if (!s.ok()) return s;
         off += n;
       }
     }
     still = std::move(now);
+    damaged_ = std::move(damaged);
   }
   return still;
 }
 
-Status ReplicaVerifier::Repair(const RangeSet& ranges) {
+Status ReplicaVerifier::CallRepair(int member, uint64_t offset, uint64_t length,
+                                   uint64_t* mended) {
+  chunk::RepairRequest req;
+  req.set_offset(offset);
+  req.set_length(length);
+  chunk::RepairReply rep;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(options_.rpc_timeout_ms));
+  Status s = FromGrpc(members_[member]->Repair(&ctx, req, &rep),
+                      std::string("member ") + (member == 0 ? "A" : "B") + " Repair [" +
+                          std::to_string(offset) + ", +" + std::to_string(length) + ")");
+  if (s.ok()) *mended += rep.repaired_blocks();
+  return s;
+}
+
+Status ReplicaVerifier::CallResyncRange(uint64_t offset, uint64_t length) {
+  chunk::ResyncRangeRequest req;
+  req.set_offset(offset);
+  req.set_length(length);
+  chunk::ResyncRangeReply rep;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(options_.rpc_timeout_ms));
+  grpc::Status g = members_[0]->ResyncRange(&ctx, req, &rep);
+  if (g.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return Status::NotSupported("member A does not implement ResyncRange: " + g.error_message());
+  }
+  return FromGrpc(g, "member A ResyncRange [" + std::to_string(offset) + ", +" +
+                         std::to_string(length) + ")");
+}
+
+Status ReplicaVerifier::Repair(const RangeSet& ranges, RepairCounts* counts) {
+  RepairCounts local;
+  RepairCounts& c = counts != nullptr ? *counts : local;
   for (const ByteSpan& span : ranges.Spans()) {
     for (const DevicePart& part : SplitByRegion(span.offset, span.length)) {
-      chunk::ResyncRangeRequest req;
-      req.set_offset(part.dev_offset);
-      req.set_length(part.length);
-      chunk::ResyncRangeReply rep;
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(options_.rpc_timeout_ms));
-      grpc::Status g = members_[0]->ResyncRange(&ctx, req, &rep);
-      if (g.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-        return Status::NotSupported("member A does not implement ResyncRange: " +
-                                    g.error_message());
+      // A damaged copy is mended from the good one, whichever member holds it.
+      for (int m = 0; m < 2; ++m) {
+        for (const ByteSpan& d : damaged_.only[m].Intersect(part.dev_offset, part.length)) {
+          Status s = CallRepair(m, d.offset, d.length, &c.mended[m]);
+          if (!s.ok()) return s;
+        }
       }
-      Status s = FromGrpc(g, "member A ResyncRange [" + std::to_string(part.dev_offset) + ", +" +
-                                 std::to_string(part.length) + ")");
-      if (!s.ok()) return s;
+      // Sound on both members but different (a divergence): A's copy wins.
+      RangeSet sound;
+      sound.Add(part.dev_offset, part.length);
+      for (const RangeSet* r : {&damaged_.only[0], &damaged_.only[1], &damaged_.both}) {
+        for (const ByteSpan& d : r->Intersect(part.dev_offset, part.length)) {
+          sound.Remove(d.offset, d.length);
+        }
+      }
+      for (const ByteSpan& d : sound.Spans()) {
+        Status s = CallResyncRange(d.offset, d.length);
+        if (!s.ok()) return s;
+        c.pushed += (d.length + options_.block_size - 1) / options_.block_size;
+      }
     }
   }
   return Status::OK();

@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 
 namespace scalefs {
 namespace {
 
-// A member with its device in memory: Checksum and ResyncRange only.
+// A member with its device in memory: Checksum (stored checksums: every
+// block GOOD but those in `damaged`), ResyncRange and Repair only.
 class FakeMember final : public chunk::Chunk::Service {
  public:
   explicit FakeMember(uint64_t size) : device(size, '\0') {}
@@ -25,7 +27,12 @@ class FakeMember final : public chunk::Chunk::Service {
           crc32(0, reinterpret_cast<const Bytef*>(device.data() + off), req->block_size()));
       // A write in flight: the block reads differently for a while.
       if (off == flaky_block && checksum_calls <= flaky_calls) crc ^= 1;
-      rep->add_crc32(crc);
+      if (req->stored()) {
+        rep->add_stored_crc32c(crc);
+        rep->add_state(damaged.count(off) ? chunk::BAD : chunk::GOOD);
+      } else {
+        rep->add_crc32(crc);
+      }
     }
     return grpc::Status::OK;
   }
@@ -39,8 +46,27 @@ class FakeMember final : public chunk::Chunk::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Repair(grpc::ServerContext*, const chunk::RepairRequest* req,
+                      chunk::RepairReply* rep) override {
+    std::scoped_lock lock(mu, peer->mu);
+    for (uint64_t off = req->offset(); off < req->offset() + req->length(); off += 4096) {
+      if (!damaged.count(off)) continue;
+      if (peer->damaged.count(off)) {
+        rep->add_unrepaired_offsets(off);
+        continue;
+      }
+      device.replace(off, 4096, peer->device, off, 4096);
+      damaged.erase(off);
+      rep->set_repaired_blocks(rep->repaired_blocks() + 1);
+    }
+    ranges_repaired.push_back({req->offset(), req->length()});
+    return grpc::Status::OK;
+  }
+
   std::mutex mu;
   std::string device;
+  std::set<uint64_t> damaged;  // offsets of blocks that fail their checksum
+  std::vector<ByteSpan> ranges_repaired;
   FakeMember* peer = nullptr;
   bool resync_implemented = true;
   int checksum_calls = 0;
@@ -113,6 +139,44 @@ TEST_F(ReplicaVerifierTest, ReportsMergedRangesAndRepairsThem) {
   auto left = v.Recheck(*r);
   ASSERT_TRUE(left.ok());
   EXPECT_TRUE(left->empty());
+}
+
+TEST_F(ReplicaVerifierTest, RepairTakesTheCopyThatMatchesItsChecksum) {
+  // A's block 2 and B's block 5 were overwritten behind the checksums' back;
+  // block 7 differs on both, both sound (a divergence); block 9 is damaged
+  // on both members.
+  a_.device.replace(2 * 4096, 4096, 4096, 'p');
+  a_.damaged.insert(2 * 4096);
+  b_.device.replace(5 * 4096, 4096, 4096, 'q');
+  b_.damaged.insert(5 * 4096);
+  b_.device[7 * 4096] = 'r';
+  a_.device[9 * 4096] = 's';
+  b_.device[9 * 4096] = 't';
+  a_.damaged.insert(9 * 4096);
+  b_.damaged.insert(9 * 4096);
+  const std::string good_a_block = b_.device.substr(2 * 4096, 4096);
+  const std::string good_b_block = a_.device.substr(5 * 4096, 4096);
+  ReplicaVerifier v = Verifier();
+  auto r = v.Verify();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(v.damaged().only[0].Spans(), (std::vector<ByteSpan>{{2 * 4096, 4096}}));
+  EXPECT_EQ(v.damaged().only[1].Spans(), (std::vector<ByteSpan>{{5 * 4096, 4096}}));
+  EXPECT_EQ(v.damaged().both.Spans(), (std::vector<ByteSpan>{{9 * 4096, 4096}}));
+  RepairCounts counts;
+  ASSERT_TRUE(v.Repair(*r, &counts).ok());
+  EXPECT_EQ(counts.mended[0], 1u);
+  EXPECT_EQ(counts.mended[1], 1u);
+  EXPECT_EQ(counts.pushed, 1u);
+  EXPECT_EQ(a_.device.substr(2 * 4096, 4096), good_a_block);  // B's copy won
+  EXPECT_EQ(b_.device.substr(5 * 4096, 4096), good_b_block);  // A's copy won
+  EXPECT_EQ(b_.device[7 * 4096], a_.device[7 * 4096]);
+  EXPECT_EQ(a_.ranges_resynced, (std::vector<ByteSpan>{{7 * 4096, 4096}}));
+  // The doubly damaged block is left as it was.
+  EXPECT_EQ(a_.device[9 * 4096], 's');
+  EXPECT_EQ(b_.device[9 * 4096], 't');
+  auto left = v.Recheck(*r);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->Spans(), (std::vector<ByteSpan>{{9 * 4096, 4096}}));
 }
 
 TEST_F(ReplicaVerifierTest, ABlockThatDiffersOnlyForAMomentIsNotReported) {

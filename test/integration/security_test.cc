@@ -48,7 +48,10 @@ const std::map<std::string, std::set<std::string>>& Expected() {
     e[c + "Join"] = {"meta", "member"};
     e[c + "Info"] = {"meta", "member", "admin"};
     e[c + "Checksum"] = {"admin", "member"};
-    e[c + "ResyncRange"] = {"admin"};
+    // A member asks the sequencer of a region (its peer) to push a block
+    // it found damaged.
+    e[c + "ResyncRange"] = {"admin", "member"};
+    e[c + "Repair"] = {"admin"};
     return e;
   }();
   return m;

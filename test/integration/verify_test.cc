@@ -1,6 +1,7 @@
 // scalefs verify and scalefs status on a real cluster: verify is clean
 // while clients write, finds exactly the blocks corrupted behind the pair's
-// back on one member, repairs them from member A, and is clean again;
+// back on one member (they no longer match their checksums), repairs them
+// from the other member's copy, and is clean again;
 // status shows every pair as /proc/drbd does, unreachable members included.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -189,7 +190,7 @@ TEST_F(VerifyTest, CleanWhileBusyThenFindsAndRepairsCorruptBlocks) {
   }
   EXPECT_EQ(ParseOutOfSync(out), of_e1) << out;
 
-  // Repair pushes member A's copy over B's.
+  // Repair mends B's damaged blocks from A's copy, the one matching its checksums.
   const int rc = c.Cli({"verify", "--repair"}, &out);
   ASSERT_EQ(out.find("does not implement ResyncRange"), std::string::npos)
       << "scalefs-chunk does not implement ResyncRange yet (the resync work in chunk/ has not "
@@ -197,8 +198,9 @@ TEST_F(VerifyTest, CleanWhileBusyThenFindsAndRepairsCorruptBlocks) {
       << out;
   EXPECT_EQ(rc, 0) << out;
   printf("%s", out.c_str());
-  EXPECT_NE(out.find(names.at(e0.pair()) + ": resynced 3 blocks from member A; 0 out-of-sync "
-                                           "blocks left"),
+  EXPECT_NE(out.find(names.at(e0.pair()) + ": mended 0 damaged blocks of member A and 3 of "
+                                           "member B from their peer, resynced 0 blocks from "
+                                           "member A; 0 out-of-sync blocks left"),
             std::string::npos)
       << out;
   EXPECT_EQ(c.Cli({"verify"}, &out), 0) << out;

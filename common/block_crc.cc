@@ -1,0 +1,29 @@
+#include "common/block_crc.h"
+
+#include <isa-l/crc.h>
+
+#include <algorithm>
+
+#include "common/layout.h"
+
+namespace scalefs {
+
+uint32_t Crc32c(std::string_view data) {
+  // crc32_iscsi takes the running value without the final inversion.
+  return ~crc32_iscsi(reinterpret_cast<unsigned char*>(const_cast<char*>(data.data())),
+                      static_cast<int>(data.size()), 0xFFFFFFFFu);
+}
+
+std::vector<uint32_t> PieceCrcs(uint64_t dev_offset, std::string_view data) {
+  std::vector<uint32_t> crcs;
+  crcs.reserve(data.size() / kBlockSize + 2);
+  for (uint64_t pos = 0; pos < data.size();) {
+    const uint64_t block_end = RoundDown(dev_offset + pos, kBlockSize) + kBlockSize;
+    const uint64_t n = std::min<uint64_t>(data.size() - pos, block_end - (dev_offset + pos));
+    crcs.push_back(Crc32c(data.substr(pos, n)));
+    pos += n;
+  }
+  return crcs;
+}
+
+}  // namespace scalefs
