@@ -61,16 +61,11 @@ const char kUsage[] =
     "  pair add NAME ADDR_A ADDR_B | pair list  register a storage pair | list them\n"
     "  status [--watch [S]] [--json]          pairs, capacity, clients; exit 0 healthy,\n"
     "                                          1 degraded, 2 meta unreachable\n"
-    "  verify [PAIR] [--repair] [--range-mib N] | scrub [PAIR] [--rate N]  compare members
-"
-    "  fsck | locks [PATH...]                  check meta's consistency | locks held, by client
-"
-    "  layout get PATH | layout set DIR ...    stripe unit, width, pairs (see scalefs layout)
-"
-    "  fileinfo PATH...                        a file's layout and extents on each pair
-"
-    "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca); version
-"
+    "  verify [PAIR] [--repair] [--range-mib N] | scrub [PAIR] [--rate N]  compare members\n"
+    "  fsck | locks [PATH...]                  check meta's consistency | locks held, by client\n"
+    "  layout get PATH | layout set DIR ...    stripe unit, width, pairs (see scalefs layout)\n"
+    "  fileinfo PATH...                        a file's layout and extents on each pair\n"
+    "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca); version\n"
     "Meta: --meta, else $SCALEFS_META, else the local cluster's; certificate: --cert, else the\n"
     "local cluster's tls/admin.crt (a mount's tls/client.crt). mount.scalefs META DIR [-o opts]\n";
 
