@@ -63,10 +63,9 @@ const char kUsage[] =
     "  status [--watch [S]] [--json]          pairs, capacity, clients; exit 0 healthy,\n"
     "                                          1 degraded, 2 meta unreachable\n"
     "  verify [PAIR] [--repair] [--range-mib N]  compare each pair's members; 0 if identical\n"
-    "  fsck                                    check meta's consistency\n"
-    "  locks [PATH...]                         locks held and waited for, by client\n"
-    "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca)\n"
-    "  version                                 the version (also --version)\n"
+    "  fsck | locks [PATH...]                  check meta's consistency | locks held, by client\n"
+    "  torture MOUNT... [--seconds N] [--seed S] [--files N] [--procs N]  checked random workload\n"
+    "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca); version\n"
     "Meta: --meta, else $SCALEFS_META, else the local cluster's; certificate: --cert, else the\n"
     "local cluster's tls/admin.crt (a mount's tls/client.crt). mount.scalefs META DIR [-o opts]\n";
 

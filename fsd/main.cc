@@ -16,6 +16,7 @@
 #include "common/version.h"
 #include "fsd/admin_commands.h"
 #include "fsd/session_commands.h"
+#include "fsd/torture_command.h"
 
 DEFINE_string(meta, "", "address of scalefs-meta (else $SCALEFS_META, else the local cluster)");
 
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   if (cmd == "verify") return scalefs::RunVerify(args, FLAGS_meta);
   if (cmd == "fsck") return scalefs::RunFsck(args, FLAGS_meta);
   if (cmd == "locks") return scalefs::RunLocks(args, FLAGS_meta);
+  // Torture checks its arguments before it shows the admin certificate.
+  if (cmd == "torture") return scalefs::RunTorture(args, FLAGS_meta);
   if (cmd == "help" || cmd == "-h") {
     std::cout << scalefs::ProgramHelpText(help);
     return 0;
