@@ -17,6 +17,7 @@
 
 #include "common/rpc_security.h"
 #include "fsd/admin_commands.h"
+#include "fsd/session_commands.h"
 #include "fsd/torture_options.h"
 #include "fsd/torture_worker.h"
 
@@ -209,13 +210,22 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
     }
     const double now = MonotonicSeconds();
     if (now > hung_after) {
+      // Who holds and waits for which lock, before anything is killed.
+      printf("torture: processes hung; scalefs locks:\n");
+      fflush(stdout);
+      RunLocks({}, meta_flag);
+      fflush(stdout);
       for (int k = 0; k < o.procs; ++k) {
         if (done[k]) continue;
         failures.push_back("torture: FAILED check 'hang': process " + std::to_string(k) +
                            " still running " + std::to_string(static_cast<int>(now - start)) +
                            " s after a " + std::to_string(o.seconds) + " s run, after " +
                            std::to_string(shared->procs[k].ops.load()) + " operations (seed " +
-                           std::to_string(o.seed) + "); killed\n");
+                           std::to_string(o.seed) + "), in " +
+                           std::string(shared->procs[k].current,
+                                       strnlen(shared->procs[k].current,
+                                               sizeof shared->procs[k].current)) +
+                           "; killed\n");
         kill(children[k].pid, SIGKILL);
       }
       shared->stop.store(1);

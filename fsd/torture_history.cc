@@ -14,6 +14,11 @@ void OpHistory::Begin(uint64_t index, std::string what) {
   records_.push_back({static_cast<int64_t>(tv.tv_sec) * 1000000 + tv.tv_usec, index,
                       std::move(what), "(no answer yet)"});
   while (records_.size() > keep_) records_.pop_front();
+  if (mirror_ != nullptr) {
+    const Record& r = records_.back();
+    snprintf(mirror_, mirror_cap_, "#%llu %s", static_cast<unsigned long long>(index),
+             r.what.c_str());
+  }
 }
 
 void OpHistory::End(const std::string& result) {

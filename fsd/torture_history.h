@@ -12,6 +12,12 @@ class OpHistory {
  public:
   explicit OpHistory(size_t keep) : keep_(keep) {}
 
+  // Begin also writes "#index what" into buf (NUL-terminated, cut to cap):
+  // where a process that hangs was, for the runner to tell.
+  void MirrorTo(char* buf, size_t cap) {
+    mirror_ = buf;
+    mirror_cap_ = cap;
+  }
   // Starts the record of operation number `index` (from 1).
   void Begin(uint64_t index, std::string what);
   // The answer of the operation begun last ("ok", "ENOENT", "4096 bytes").
@@ -30,6 +36,8 @@ class OpHistory {
   };
   size_t keep_;
   std::deque<Record> records_;
+  char* mirror_ = nullptr;
+  size_t mirror_cap_ = 0;
 };
 
 // "ENOENT" for ENOENT, "0" for 0.

@@ -6,6 +6,7 @@
 // takes a lock on it, and writes back what was written under a lock before
 // releasing it), and no two processes may be inside at once.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@
 namespace scalefs::torture {
 
 namespace {
+void OnAlarm(int) {}  // only interrupts a lock wait (EINTR)
+
 // Takes (`lock`) or drops the lock of shared file `index` on `fd`; `wait`
 // false tries once. The errno, 0 on success.
 int LockShared(int index, int fd, bool lock, bool wait) {
@@ -62,7 +65,28 @@ Status TortureWorker::OpLockedSection() {
   int err = LockShared(index, fd, true, false);
   if (err == EAGAIN || err == EWOULDBLOCK) {
     shared_->procs[proc_].lock_waits.fetch_add(1, std::memory_order_relaxed);
+    // A blocking wait, interrupted by SIGALRM if it takes too long: scalefs
+    // ends a lock wait with EINTR on a signal.
+    struct sigaction sa {};
+    sa.sa_handler = OnAlarm;  // no SA_RESTART
+    sigaction(SIGALRM, &sa, nullptr);
+    alarm(kLockWaitSeconds);
     err = LockShared(index, fd, true, true);
+    alarm(0);
+    if (err == EINTR) {
+      close(fd);
+      const int32_t inside = state.holder.load();
+      return Fail("lock-wait",
+                  std::string(kind) + " of shared/s" + std::to_string(index) + " not granted in " +
+                      std::to_string(kLockWaitSeconds) + " s; " +
+                      (inside != 0 ? "process " + std::to_string(inside - 1) + " is inside"
+                                   : "no process is inside; the last one out was process " +
+                                         std::to_string(state.last_holder - 1) +
+                                         " at its operation #" + std::to_string(state.last_op) +
+                                         (state.last_by_close ? ", released by close"
+                                                              : ", released by unlock") +
+                                         ": the lock was not dropped"));
+    }
   }
   if (err != 0) {
     close(fd);
@@ -126,6 +150,9 @@ Status TortureWorker::OpLockedSection() {
   if (err != 0) return leave(ExpectErrno("shared-write", what, 0, err));
   shared_->procs[proc_].locked_sections.fetch_add(1, std::memory_order_relaxed);
   // Out before the lock goes: the next holder may be in at once.
+  state.last_holder = proc_ + 1;
+  state.last_op = ops_;
+  state.last_by_close = unlock_by_close;
   state.holder.store(0);
   if (!unlock_by_close) {
     if ((err = LockShared(index, fd, false, true)) != 0) {

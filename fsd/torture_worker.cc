@@ -89,6 +89,7 @@ TortureWorker::TortureWorker(const TortureOptions& options, int proc, std::strin
   for (size_t j = 0; j < n; ++j) views_.push_back(options_.mounts[(proc_ + j) % n]);
   std::seed_seq seq{options_.seed + static_cast<uint64_t>(proc_), uint64_t{0x746f7274}};
   rng_.seed(seq);
+  history_.MirrorTo(shared_->procs[proc_].current, sizeof shared_->procs[proc_].current);
 }
 
 TortureWorker::~TortureWorker() {

@@ -28,12 +28,20 @@ inline constexpr uint32_t kSharedFileMax = 256 << 10;
 inline constexpr size_t kHistoryKept = 64;
 // Files of a subtree stay below this, so they span two stripe units (two pairs).
 inline constexpr uint64_t kMaxFileSize = 3 << 20;
+// A lock not granted within this long is a failure (the section of whoever
+// holds it takes milliseconds).
+inline constexpr int kLockWaitSeconds = 30;
 
 // What a shared file must hold: changed only by the holder of its lock.
 struct SharedFileState {
   std::atomic<int32_t> holder;  // 1 + the process inside its critical section, 0 when none
   uint32_t size;
   uint64_t version;  // critical sections that changed it
+  // Who left the section last, at which of its operations, and how it let
+  // go of the lock: what a lock that never comes free points at.
+  int32_t last_holder;  // 1 + the process
+  uint64_t last_op;
+  bool last_by_close;
   char data[kSharedFileMax];  // zeros past size
 };
 
@@ -42,6 +50,7 @@ struct ProcStats {
   std::atomic<uint64_t> locked_sections;
   std::atomic<uint64_t> cross_mount_checks;  // files and listings compared through another mount
   std::atomic<uint64_t> lock_waits;          // a non-blocking attempt found the lock taken
+  char current[256];                         // the operation begun last (OpHistory::MirrorTo)
 };
 
 struct TortureShared {

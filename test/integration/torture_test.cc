@@ -4,6 +4,7 @@
 // report that names the seed, the failed check, the history and a command
 // that reproduces it (which fails again); and the installed client has no
 // trace of that switch.
+#include <cstdlib>
 #include <regex>
 #include <string>
 
@@ -35,16 +36,27 @@ class TortureTest : public ::testing::Test {
   std::string second_;
 };
 
+// $NAME, else `fallback`: a longer run by hand, as
+// SCALEFS_TORTURE_SECONDS=600 SCALEFS_TORTURE_PROCS=8 build/bin/torture_test.
+std::string FromEnv(const char* name, const char* fallback) {
+  const char* v = getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
 TEST_F(TortureTest, SeededRunOnTwoMountsIsClean) {
   Cluster& c = *cluster_;
   ASSERT_OK(c.MountAt(second_, "client2"));
   std::string out;
-  const int rc = c.Cli({"torture", c.mnt(), second_, "--seconds", "20", "--seed", "1616",
-                        "--procs", "4"},
+  const int rc = c.Cli({"torture", c.mnt(), second_, "--seconds",
+                        FromEnv("SCALEFS_TORTURE_SECONDS", "20"), "--seed",
+                        FromEnv("SCALEFS_TORTURE_SEED", "1616"), "--procs",
+                        FromEnv("SCALEFS_TORTURE_PROCS", "4")},
                        &out);
   printf("%s", out.c_str());
   EXPECT_EQ(rc, 0) << out;
-  EXPECT_NE(out.find("torture: clean (seed 1616)"), std::string::npos) << out;
+  EXPECT_NE(out.find("torture: clean (seed " + FromEnv("SCALEFS_TORTURE_SEED", "1616") + ")"),
+            std::string::npos)
+      << out;
   EXPECT_EQ(out.find("FAILED"), std::string::npos) << out;
   // It did work, on both mounts, under the locks, and compared across mounts.
   EXPECT_GT(Number(out, R"(torture: ([0-9]+) operations in)"), 2000u) << out;
