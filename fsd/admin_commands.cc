@@ -63,8 +63,8 @@ const char kUsage[] =
     "                                          1 degraded, 2 meta unreachable\n"
     "  verify [PAIR] [--repair] [--range-mib N] | scrub [PAIR] [--rate N]  compare members\n"
     "  fsck | locks [PATH...]                  check meta's consistency | locks held, by client\n"
-    "  layout get PATH | layout set DIR ...    stripe unit, width, pairs (see scalefs layout)\n"
-    "  fileinfo PATH...                        a file's layout and extents on each pair\n"
+    "  layout get PATH | layout set DIR ... | fileinfo PATH...  layouts, a file's extents\n"
+    "  torture MOUNT... [--seconds N] [--seed S] [--files N] [--procs N]  checked random workload\n"
     "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca); version\n"
     "Meta: --meta, else $SCALEFS_META, else the local cluster's; certificate: --cert, else the\n"
     "local cluster's tls/admin.crt (a mount's tls/client.crt). mount.scalefs META DIR [-o opts]\n";

@@ -17,6 +17,7 @@
 #include "fsd/admin_commands.h"
 #include "fsd/layout_commands.h"
 #include "fsd/session_commands.h"
+#include "fsd/torture_command.h"
 
 DEFINE_string(meta, "", "address of scalefs-meta (else $SCALEFS_META, else the local cluster)");
 
@@ -73,6 +74,8 @@ int main(int argc, char** argv) {
   if (cmd == "locks") return scalefs::RunLocks(args, FLAGS_meta);
   if (cmd == "layout") return scalefs::RunLayout(args, FLAGS_meta);
   if (cmd == "fileinfo") return scalefs::RunFileInfo(args, FLAGS_meta);
+  // Torture checks its arguments before it shows the admin certificate.
+  if (cmd == "torture") return scalefs::RunTorture(args, FLAGS_meta);
   if (cmd == "help" || cmd == "-h") {
     std::cout << scalefs::ProgramHelpText(help);
     return 0;

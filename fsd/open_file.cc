@@ -1,4 +1,5 @@
 #include "fsd/open_file.h"
+#include "fsd/test_faults.h"
 
 #include <glog/logging.h>
 
@@ -344,6 +345,15 @@ Status OpenFile::CommitLocked(Trim trim) {
     Status s = DrainBehind();
     if (!s.ok()) return s;
   }
+#ifdef SCALEFS_TEST_FAULTS
+  if (TestFault("skip_commit")) {
+    // The deliberate bug: forget what was written, tell meta nothing.
+    std::lock_guard lock(mu_);
+    pending_.Clear();
+    local_size_ = 0;
+    return Status::OK();
+  }
+#endif
   meta::CommitRequest req;
   bool trimming = false;
   {

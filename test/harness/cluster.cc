@@ -300,9 +300,15 @@ Status Cluster::MountAt(const std::string& dir, const std::string& client_name) 
 
 Status Cluster::MountAt(const std::string& dir, const std::string& client_name,
                         const std::vector<std::string>& flags) {
+  return MountProgramAt("scalefs", dir, client_name, flags);
+}
+
+Status Cluster::MountProgramAt(const std::string& program, const std::string& dir,
+                               const std::string& client_name,
+                               const std::vector<std::string>& flags) {
   fs::create_directories(dir);
-  std::vector<std::string> argv{std::string(SCALEFS_BIN_DIR) + "/scalefs", "mount", meta_addr_, dir,
-                                "-f"};
+  std::vector<std::string> argv{std::string(SCALEFS_BIN_DIR) + "/" + program, "mount", meta_addr_,
+                                dir, "-f"};
   if (options_.insecure) argv.insert(argv.begin() + 1, "--insecure");
   const std::vector<std::string> common = CommonFlags(client_name);
   argv.insert(argv.end(), common.begin(), common.end());

@@ -73,6 +73,10 @@ class Cluster {
   // MountAt with extra `scalefs mount` flags, e.g. {"--prefer_member=b"}.
   Status MountAt(const std::string& dir, const std::string& client_name,
                  const std::vector<std::string>& flags);
+  // MountAt with another client program of the build (bin/PROGRAM), e.g. the
+  // test-only "scalefs-test-faults".
+  Status MountProgramAt(const std::string& program, const std::string& dir,
+                        const std::string& client_name, const std::vector<std::string>& flags);
   // The log of a daemon or client started by name: the link glog keeps to
   // its current file. What it wrote to stderr is in StderrPath.
   std::string LogPath(const std::string& name) const { return dir_ + "/log/" + name + ".INFO"; }
