@@ -170,6 +170,11 @@ void ScalefsFuse::ForgetAttr(uint64_t ino) {
   fresh_attrs_.erase(ino);
 }
 
+void ScalefsFuse::ForgetAllAttrs() {
+  std::lock_guard lock(fresh_mu_);
+  fresh_attrs_.clear();
+}
+
 void ScalefsFuse::Revalidate(uint64_t ino) {
   // No fill fetched before this may land after the pages are dropped.
   fills_.Fence(ino);

@@ -90,6 +90,9 @@ class ScalefsFuse {
   }
   std::optional<meta::Attr> TakeAttr(uint64_t ino);
   void ForgetAttr(uint64_t ino);
+  // An unlink or a rename over a name took a link from an inode fsd may not
+  // know by number: no remembered attr may answer with its old nlink.
+  void ForgetAllAttrs();
 
  private:
   MetaClient* const meta_;

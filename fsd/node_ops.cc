@@ -55,6 +55,8 @@ void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory)
   meta::Attr parent_attr;
   Status s = Self(req)->meta()->Unlink(parent, name, directory, &parent_attr);
   Self(req)->lookups().NameChanged(parent, name);
+  // The unlinked inode may be open here, its attr remembered with nlink 1.
+  Self(req)->ForgetAllAttrs();
   if (s.ok() && parent_attr.ino() == parent) {
     Self(req)->RememberAttr(parent_attr);
   } else {
@@ -174,6 +176,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   Self(req)->lookups().NameChanged(newparent, newname);
   Self(req)->ForgetAttr(parent);
   Self(req)->ForgetAttr(newparent);
+  Self(req)->ForgetAllAttrs();  // a replaced target lost a link
   if (!s.ok() && s.code() != Status::Code::kNotFound) LOG(WARNING) << s.ToString();
   fuse_reply_err(req, s.errno_value());
 }
