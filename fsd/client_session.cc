@@ -27,6 +27,7 @@ Status ClientSession::Open() {
   if (!r->subdir().empty()) subdir_ = r->subdir();
   read_only_ = r->read_only();
   root_squash_ = r->root_squash();
+  meta_->set_name_callers(root_squash_);
   LOG(INFO) << "session " << r->session() << " at meta " << meta_->address() << ", lease "
             << r->lease_ms() << " ms" << (subdir_ != "/" ? ", limited to " + subdir_ : "")
             << (read_only_ ? ", read-only" : "")

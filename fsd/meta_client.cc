@@ -47,7 +47,8 @@ template <typename Fn>
 Status MetaClient::Call(const char* what, Fn&& fn, int timeout_ms) {
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : timeout_ms_);
-  const std::optional<RequestCaller> caller = CurrentRequestCaller();
+  const std::optional<RequestCaller> caller =
+      name_callers_ ? CurrentRequestCaller() : std::nullopt;
   for (int attempt = 1;; ++attempt) {
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);

@@ -31,6 +31,9 @@ class MetaClient {
   CallNumbers* calls() const { return calls_; }
   // Counts the calls' failed attempts (a mount's); null: not counted.
   void set_metrics(ClientMetrics* metrics) { metrics_ = metrics; }
+  // Name each call's caller to meta (proto/meta.proto, "scalefs-caller"):
+  // only a session whose certificate squashes root needs it.
+  void set_name_callers(bool on) { name_callers_ = on; }
   meta::Meta::Stub* stub() { return stub_.get(); }
 
   // Fails fast (no waiting) unless meta answers within timeout_ms.
@@ -93,6 +96,7 @@ class MetaClient {
   std::string address_;
   int timeout_ms_;
   CallNumbers* calls_ = nullptr;
+  bool name_callers_ = false;
   ClientMetrics* metrics_ = nullptr;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<meta::Meta::Stub> stub_;
