@@ -256,6 +256,8 @@ int Mount(MountOptions opts, int report_fd) {
       std::cerr << "scalefs mount: cannot mount on " << opts.mountpoint << "\n";
     } else {
       SetReadahead(canonical, FLAGS_readahead_kb);
+      // Logged before the parent hears of the mount, so whoever waits for it finds the line.
+      LOG(INFO) << "mounted " << meta_addr << " on " << (canonical.empty() ? opts.mountpoint : canonical);
       if (report_fd >= 0) {
         // Detach like fuse_daemonize, now that the mount exists.
         TellParent(report_fd, 0);
@@ -268,7 +270,6 @@ int Mount(MountOptions opts, int report_fd) {
         dup2(null_fd, 2);
         if (null_fd > 2) close(null_fd);
       }
-      LOG(INFO) << "mounted " << meta_addr << " on " << (canonical.empty() ? opts.mountpoint : canonical);
       fuse_loop_config* cfg = fuse_loop_cfg_create();
       fuse_loop_cfg_set_idle_threads(cfg, FLAGS_max_idle_threads);
       fuse_loop_cfg_set_max_threads(cfg, FLAGS_max_threads);
