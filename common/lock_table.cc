@@ -132,6 +132,12 @@ LockTable::Answer LockTable::Set(const meta::FileLock& want, bool wait, bool rec
   return a;
 }
 
+void LockTable::Record(const meta::FileLock& granted) {
+  std::lock_guard lock(mu_);
+  ApplyLocked(&files_[granted.ino()], granted);
+  EraseIfEmptyLocked(granted.ino());
+}
+
 LockTable::Answer LockTable::Test(const meta::FileLock& want) const {
   std::lock_guard lock(mu_);
   Answer a;

@@ -37,6 +37,11 @@ class LockTable {
   // queues the request (once per owner and file) instead of failing. During
   // the grace period only reclaims are served.
   Answer Set(const meta::FileLock& want, bool wait, bool reclaim);
+  // Applies a lock that another table granted (a client's record of what
+  // meta says it holds): the owner's own locks change as in Set, and nothing
+  // is refused for a conflict, because the granting table already decided
+  // (its owners' releases may reach this record after its grants do).
+  void Record(const meta::FileLock& granted);
   // F_GETLK: the first lock of another owner that `want` would conflict with.
   Answer Test(const meta::FileLock& want) const;
   // Ends `want`'s wait: CONFLICT when it was queued (and is no more),

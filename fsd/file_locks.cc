@@ -34,8 +34,14 @@ FileLocks::~FileLocks() {
 void FileLocks::Record(const meta::FileLock& lock) {
   meta::FileLock mine = lock;
   mine.set_session(0);
-  // Meta granted it, so it conflicts with nothing this client holds.
-  mine_.Set(mine, /*wait=*/false, /*reclaim=*/true);
+  // Meta granted it: a release of another owner here that meta saw first
+  // may not be recorded yet, so no conflict is checked.
+  mine_.Record(mine);
+}
+
+void FileLocks::AwaitAskingAgain(const OwnerKey& key) {
+  std::unique_lock lock(mu_);
+  asked_cv_.wait(lock, [&] { return asking_again_.count(key) == 0; });
 }
 
 FileLocks::Next FileLocks::Ask(const meta::FileLock& want, bool wait, int* err) {
@@ -69,6 +75,7 @@ uint64_t FileLocks::NextId() {
 }
 
 void FileLocks::Set(uint64_t id, meta::FileLock want, bool wait, Done done) {
+  AwaitAskingAgain(KeyOf(want));
   if (want.type() == F_UNLCK) {
     int err = 0;
     Ask(want, false, &err);
@@ -137,12 +144,14 @@ void FileLocks::Granted(const meta::FileLock& lock) {
   uint64_t id = 0;
   {
     std::lock_guard l(mu_);
+    // The waiter for this very range first: two threads of one process may
+    // wait for two ranges, and meta queues only the owner's last.
     for (const auto& [i, w] : waiting_) {
-      if (w.want.ino() == lock.ino() && w.want.owner() == lock.owner() &&
-          w.want.flock() == lock.flock()) {
-        id = i;
-        break;
-      }
+      if (KeyOf(w.want) != KeyOf(lock)) continue;
+      const bool same_range = w.want.start() == lock.start() && w.want.end() == lock.end() &&
+                              w.want.type() == lock.type();
+      if (id == 0 || same_range) id = i;
+      if (same_range) break;
     }
     if (id == 0) return;
     Record(waiting_[id].want);
@@ -175,6 +184,7 @@ void FileLocks::PollLoop() {
       if (w.next_ask <= now) {
         due.emplace_back(id, Waiter{w.want, w.wait, nullptr, w.next_ask});
         w.next_ask = std::chrono::steady_clock::time_point::max();  // being asked
+        asking_again_.insert(KeyOf(w.want));
       }
     }
     if (due.empty()) continue;
@@ -182,13 +192,12 @@ void FileLocks::PollLoop() {
     for (auto& [id, w] : due) {
       int err = 0;
       const Next next = Ask(w.want, w.wait, &err);
-      if (next == Next::kDone) {
-        Finish(id, err);
-        continue;
-      }
+      if (next == Next::kDone) Finish(id, err);
       std::lock_guard l(mu_);
+      asking_again_.erase(asking_again_.find(KeyOf(w.want)));
+      asked_cv_.notify_all();
       auto it = waiting_.find(id);
-      if (it != waiting_.end()) {
+      if (next != Next::kDone && it != waiting_.end()) {
         it->second.next_ask = std::chrono::steady_clock::now() +
                               (next == Next::kAskAgainSoon ? kAskInGrace : kAskQueued);
       }
@@ -216,6 +225,7 @@ bool FileLocks::Holds(uint64_t ino, uint64_t owner, bool flock) const {
 }
 
 Status FileLocks::ReleaseOwner(uint64_t ino, uint64_t owner, bool flock) {
+  AwaitAskingAgain({ino, owner, flock});
   if (!Holds(ino, owner, flock)) return Status::OK();
   meta::FileLock all;
   all.set_ino(ino);

@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "common/lock_table.h"
@@ -73,6 +74,12 @@ class FileLocks {
   void Finish(uint64_t id, int err);
   void Record(const meta::FileLock& lock);
   void PollLoop();
+  // A lock request or a release of an owner waits for the poller's asking
+  // again on that owner's behalf: asked before a grant and arriving after
+  // its release, it would take the lock again for no one.
+  using OwnerKey = std::tuple<uint64_t, uint64_t, bool>;  // ino, owner, flock
+  static OwnerKey KeyOf(const meta::FileLock& l) { return {l.ino(), l.owner(), l.flock()}; }
+  void AwaitAskingAgain(const OwnerKey& key);
 
   MetaClient* const meta_;
   LockTable mine_;  // what this client holds, session 0
@@ -82,6 +89,8 @@ class FileLocks {
   std::map<uint64_t, Waiter> waiting_;
   uint64_t next_id_ = 1;
   std::set<uint64_t> interrupted_early_;  // interrupted before Set registered them
+  std::multiset<OwnerKey> asking_again_;   // the poller's requests in flight
+  std::condition_variable asked_cv_;
   bool stop_ = false;
   std::thread poller_;
 };

@@ -136,6 +136,22 @@ TEST(LockTableTest, ReleaseOwnerDropsOnlyThatOwnersLocksInItsSpace) {
   EXPECT_EQ(Set(&t, L(2, 20, F_WRLCK, 0, 9)), meta::LockReply::GRANTED);
 }
 
+// A client's record of its locks hears of a grant to one of its owners
+// before it hears of the release by another owner that made it possible.
+TEST(LockTableTest, ARecordTakesAGrantBeforeTheReleaseThatAllowedIt) {
+  LockTable mine;
+  mine.Record(L(0, 10, F_WRLCK, 0, kEnd, true));
+  mine.Record(L(0, 11, F_WRLCK, 0, kEnd, true));  // meta granted it after 10's unlock
+  mine.Record(L(0, 10, F_UNLCK, 0, kEnd, true));
+  auto held = mine.HeldBy(0);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].owner(), 11u);
+  // The owner's own locks still split as in Set.
+  mine.Record(L(0, 12, F_RDLCK, 0, 99));
+  mine.Record(L(0, 12, F_UNLCK, 10, 19));
+  EXPECT_EQ(mine.List(5).held_size(), 3);
+}
+
 TEST(LockTableTest, DuringGraceOnlyReclaimsAreServed) {
   LockTable t;
   t.set_grace(true);
