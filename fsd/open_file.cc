@@ -63,7 +63,7 @@ void OpenFile::Refresh(const meta::Attr& attr, const meta::ExtentsReply* extents
   std::unique_lock io(io_mu_);
   std::lock_guard lock(mu_);
   cache_.Clear();
-  meta_size_ = attr.size();
+  TakeMetaSizeLocked(attr);
   // Writers hold io_mu_ across Allocate and bump the epoch after it: an
   // unchanged epoch means no allocation of ours may be missing from the map.
   if (extents != nullptr && window != 0 && epoch == AllocationEpoch()) {
@@ -75,7 +75,7 @@ void OpenFile::InsertExtents(const meta::ExtentsReply& rep, uint64_t offset, uin
   std::lock_guard lock(mu_);
   cache_.Insert(ToRecords(rep), offset, length);
   if (!rep.has_attr()) return;
-  meta_size_ = rep.attr().size();
+  TakeMetaSizeLocked(rep.attr());
   const uint64_t gen = rep.attr().alloc_gen();
   if (alloc_gen_ != 0 && gen != alloc_gen_ + 1) alloc_shared_ = true;
   alloc_gen_ = gen;
@@ -100,10 +100,16 @@ bool OpenFile::BlockWrittenLocked(uint64_t block, const ExtentRecord& ext) const
   return ext.written || local_written_.Contains(block, kBlockSize);
 }
 
+void OpenFile::TakeMetaSizeLocked(const meta::Attr& attr) {
+  if (attr.ctime_ns() < meta_ctime_) return;
+  meta_size_ = attr.size();
+  meta_ctime_ = attr.ctime_ns();
+}
+
 void OpenFile::AdjustAttr(meta::Attr* attr) {
   std::lock_guard lock(mu_);
-  meta_size_ = attr->size();
-  if (local_size_ > attr->size()) attr->set_size(local_size_);
+  TakeMetaSizeLocked(*attr);
+  attr->set_size(std::max(meta_size_, local_size_));
   if (!pending_.empty() && last_write_ns_ > attr->mtime_ns()) {
     attr->set_mtime_ns(last_write_ns_);
     attr->set_ctime_ns(std::max(attr->ctime_ns(), last_write_ns_));
@@ -135,7 +141,7 @@ Status OpenFile::Read(uint64_t offset, uint64_t size, std::string* out) {
     std::lock_guard lock(mu_);
     cache_.Insert(ToRecords(*rep), start, end - start);
     // Meta's size may have moved; the reply is newer than what we held.
-    if (rep->has_attr()) meta_size_ = rep->attr().size();
+    if (rep->has_attr()) TakeMetaSizeLocked(rep->attr());
   }
   std::vector<ReadPiece> plan;
   {
@@ -396,7 +402,7 @@ Status OpenFile::CommitLocked(Trim trim) {
   std::lock_guard lock(mu_);
   pending_.Clear();
   local_size_ = 0;
-  meta_size_ = rep->attr().size();
+  TakeMetaSizeLocked(rep->attr());
   return Status::OK();
 }
 
@@ -495,7 +501,7 @@ Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
   }
   if (!rep.ok()) return rep;
   local_written_.Remove(keep, std::numeric_limits<uint64_t>::max() - keep);
-  meta_size_ = rep->attr().size();
+  TakeMetaSizeLocked(rep->attr());
   local_size_ = 0;
   return rep;
 }

@@ -79,7 +79,8 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   // Counts the writes, truncates and fallocates this client started on the
   // inode: bytes read before a change are stale once it moved.
   uint64_t changes() const { return changes_.load(std::memory_order_acquire); }
-  // Meta's attr corrected by what this client wrote and did not commit.
+  // Meta's attr corrected by what this client wrote and did not commit, and
+  // by a newer size this client knows of (its own commit's).
   void AdjustAttr(meta::Attr* attr);
 
  private:
@@ -123,7 +124,13 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   // another client came between two of ours: ahead_ is then never trimmed.
   uint64_t alloc_gen_ = 0;
   bool alloc_shared_ = false;
+  // Meta's size as of the newest attr seen (by ctime, which every change
+  // sets): an answer meta gave before this client's own commit landed may
+  // arrive after it, and must not take the committed bytes away.
   uint64_t meta_size_ = 0;
+  int64_t meta_ctime_ = 0;
+  // Takes meta's size from `attr` unless an attr seen before is newer.
+  void TakeMetaSizeLocked(const meta::Attr& attr);
   uint64_t local_size_ = 0;  // end of the uncommitted writes, 0 if none
   int64_t last_write_ns_ = 0;
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "common/layout.h"
@@ -12,9 +13,18 @@
 namespace scalefs::meta {
 
 int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  // Strictly increasing, so that an inode's ctime (every change sets it)
+  // orders two of its attrs even when the wall clock stands or steps back.
+  static std::atomic<int64_t> last{0};
+  const int64_t wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  int64_t prev = last.load(std::memory_order_relaxed);
+  int64_t next;
+  do {
+    next = std::max(wall, prev + 1);
+  } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
+  return next;
 }
 
 uint64_t UnitOf(const InodeRecord& r) {

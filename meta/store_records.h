@@ -25,6 +25,10 @@ inline constexpr uint32_t kMaxReadDirLimit = 10000;
 // The largest size and offset a file can have (the kernel's off_t).
 inline constexpr uint64_t kMaxFileSize = (uint64_t{1} << 63) - 1;
 
+// Meta's clock for ctime, mtime and atime: the wall clock, strictly
+// increasing within one meta process. Every change of an inode sets its
+// ctime, so clients order two attrs of one inode by it (as knfsd's change
+// attribute did with ctime).
 int64_t NowNs();
 inline bool IsDir(const InodeRecord& r) { return (r.attr().mode() & 0170000) == 0040000; }
 inline bool IsReg(const InodeRecord& r) { return (r.attr().mode() & 0170000) == 0100000; }
