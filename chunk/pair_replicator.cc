@@ -392,7 +392,9 @@ Status PairReplicator::WriteSequencedBatch(const std::vector<Piece>& pieces) {
   if (!replicate) {
     // Alone with the grant: the peer will need these regions.
     Status s = mark_all_out_of_sync();
-    return s.ok() ? write_local() : s;
+    if (s.ok()) s = write_local();
+    if (s.ok()) WaitOutPeerLease();
+    return s;
   }
   // Protocol C with the peer in parallel with the local writes, not after.
   PeerCall<chunk::ReplicateRequest, chunk::WriteReply> call;
@@ -424,7 +426,9 @@ Status PairReplicator::WriteSequencedBatch(const std::vector<Piece>& pieces) {
   // grant (then the regions are out of sync); otherwise the write fails.
   Status s = EnsureSolo(remote.message());
   if (!s.ok()) return s;
-  return mark_all_out_of_sync();
+  s = mark_all_out_of_sync();
+  if (s.ok()) WaitOutPeerLease();
+  return s;
 }
 
 Status PairReplicator::PeerReplicate(uint64_t offset, std::string_view data, const Membership& m,

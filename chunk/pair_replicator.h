@@ -140,6 +140,8 @@ class PairReplicator {
   // Gets (or confirms) meta's grant to write alone; Stale when outdated,
   // Unavailable when meta cannot be reached.
   Status EnsureSolo(const std::string& why);
+  // Sleeps until a write made alone may be acknowledged.
+  void WaitOutPeerLease();
   // Client I/O admission: OK, or why this member cannot serve it now.
   Status CheckServing(bool write);
   void MarkOutdated(const std::string& why);
@@ -192,6 +194,9 @@ class PairReplicator {
   // Last time the peer or meta confirmed this member's data is current:
   // reads of a member that was frozen must not return stale bytes.
   std::chrono::steady_clock::time_point confirmed_at_{};
+  // No write made alone is acknowledged before this: the peer may serve
+  // reads on a confirmation asked before meta granted us (see WaitOutPeerLease).
+  std::chrono::steady_clock::time_point solo_acks_from_{};
   std::string meta_stub_address_;
   std::shared_ptr<grpc::Channel> meta_channel_;
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <glog/logging.h>
@@ -20,7 +21,26 @@ namespace scalefs {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+// For the two hosts' clocks running at slightly different rates.
+constexpr auto kLeaseMargin = std::chrono::milliseconds(50);
 }  // namespace
+
+// The peer serves reads while a confirmation it asked for is younger than
+// Lease(): from us (an Info answer saying we do not write alone) or from meta
+// (PairState saying nobody does). Every such confirmation was asked before
+// meta granted us and before we took the grant, so all of them have run out
+// by Lease() after now, on the peer's clock: only then may a write it does
+// not have be acknowledged, or a client could read the old bytes from it
+// right after. (DRBD's fencing freezes I/O until the peer is outdated for the
+// same reason.) The first writes after a failover wait up to Lease().
+void PairReplicator::WaitOutPeerLease() {
+  Clock::time_point until;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    until = solo_acks_from_;
+  }
+  if (Clock::now() < until) std::this_thread::sleep_until(until);
+}
 
 std::unique_ptr<meta::Meta::Stub> PairReplicator::MetaStub() {
   const std::string addr =
@@ -93,6 +113,7 @@ Status PairReplicator::EnsureSolo(const std::string& why) {
   if (!s.ok()) return s;
   std::lock_guard<std::mutex> l(mu_);
   solo_ = true;
+  solo_acks_from_ = Clock::now() + Lease() + kLeaseMargin;
   disk_ = Disk::kUpToDate;
   conn_ = Conn::kWFConnection;
   peer_disk_ = "Outdated";
@@ -121,7 +142,10 @@ void PairReplicator::PollMeta(const Membership& m) {
     // We hold the grant (e.g. after a restart): our data is the pair's.
     if (!state_->SetGeneration(pair.generation()).ok()) return;
     std::lock_guard<std::mutex> l(mu_);
-    if (!solo_) LOG(WARNING) << "meta says this member holds the grant";
+    if (!solo_) {
+      LOG(WARNING) << "meta says this member holds the grant";
+      solo_acks_from_ = Clock::now() + Lease() + kLeaseMargin;
+    }
     solo_ = true;
     disk_ = Disk::kUpToDate;
     if (conn_ == Conn::kConnected) conn_ = Conn::kWFConnection;

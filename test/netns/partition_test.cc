@@ -119,7 +119,7 @@ class PartitionTest : public ::testing::Test {
 
   // A client's write straight at a member, at the device's last block (never
   // allocated in these runs): the answer, not the bytes, is what counts.
-  grpc::Status RawWrite(const std::string& member) {
+  grpc::Status RawWrite(const std::string& member, char fill = 'x') {
     const uint64_t device_size = Info(member).device_size();
     auto stub = chunk::Chunk::NewStub(
         NewChannel(members_[member], Role::kMember, Credentials(Client())));
@@ -127,9 +127,25 @@ class PartitionTest : public ::testing::Test {
     ctx.set_deadline(std::chrono::system_clock::now() + 10s);
     chunk::WriteRequest req;
     req.set_offset(device_size - 4096);
-    req.set_data(std::string(4096, 'x'));
+    req.set_data(std::string(4096, fill));
     chunk::WriteReply rep;
     return stub->Write(&ctx, req, &rep);
+  }
+
+  // A client's read straight from a member, of the block RawWrite writes.
+  grpc::Status RawRead(const std::string& member, std::string* out) {
+    const uint64_t device_size = Info(member).device_size();
+    auto stub = chunk::Chunk::NewStub(
+        NewChannel(members_[member], Role::kMember, Credentials(Client())));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    chunk::ReadRequest req;
+    req.set_offset(device_size - 4096);
+    req.set_length(4096);
+    chunk::ReadReply rep;
+    grpc::Status s = stub->Read(&ctx, req, &rep);
+    *out = rep.data();
+    return s;
   }
 
   bool Converged() {
@@ -297,6 +313,31 @@ TEST_F(PartitionTest, MemberCutFromMetaAndPeerButNotFromClients) {
   stop = true;
   watch.join();
   CheckEverything();
+}
+
+// (e) The replication link breaks while both members reach meta and the
+// clients. The first write the winner acknowledges alone must not read old
+// from the loser, which meta and the winner confirmed current until a moment
+// before the grant: the loser refuses the read or has the new bytes.
+TEST_F(PartitionTest, TheLoserServesNoOldBytesAfterTheWinnersFirstWriteAlone) {
+  ASSERT_TRUE(RawWrite("pair0a", 'o').ok());
+  ASSERT_EQ(Netns("cut pair0a pair0b"), 0);
+  // The write blocks for the peer's deadline, then for the grant.
+  grpc::Status w = RawWrite("pair0a", 'n');
+  ASSERT_TRUE(w.ok()) << w.error_message();
+  std::string got;
+  grpc::Status r = RawRead("pair0b", &got);
+  if (r.ok()) {
+    EXPECT_EQ(got, std::string(4096, 'n')) << "pair0b served the bytes from before the write "
+                                              "pair0a acknowledged alone";
+  } else {
+    EXPECT_TRUE(r.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                r.error_code() == grpc::StatusCode::FAILED_PRECONDITION)
+        << r.error_code() << ": " << r.error_message();
+  }
+  EXPECT_TRUE(Info("pair0a").solo());
+  ASSERT_EQ(Netns("heal"), 0);
+  WaitConverged();
 }
 
 // (c) Meta cut off from the member that resyncs its peer, in the middle of
