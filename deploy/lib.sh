@@ -21,6 +21,7 @@ die() { echo "[scalefs] error: $*" >&2; exit 1; }
 # Installs only the Debian packages that are missing (so it is quick when
 # nothing is), then checks that FUSE is usable.
 install_deps() {
+  [[ ${SCALEFS_PREBUILT:-0} == 1 ]] && return 0  # a restart by $SCALEFS_STATE/cluster
   local missing=() p
   for p in "${SCALEFS_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -38,6 +39,7 @@ install_deps() {
 
 # Release build of the three programs into $SCALEFS_BUILD/bin.
 build_programs() {
+  [[ ${SCALEFS_PREBUILT:-0} == 1 ]] && return 0
   cmake -S "$SCALEFS_ROOT" -B "$SCALEFS_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null \
     || die "cmake configure failed"
   cmake --build "$SCALEFS_BUILD" -j"$(nproc)" --target scalefs scalefs-meta scalefs-chunk >/dev/null \
@@ -106,4 +108,33 @@ stop_pid() { # pid seconds
   while kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; do
     sleep 0.05
   done
+}
+
+# $SCALEFS_STATE/cluster: this cluster's tooling with its variables, for
+# whoever acts on the cluster later without them (scalefs torture --faults:
+# `cluster up` starts what is not running, `cluster kind` says local or
+# netns, and a namespace cluster's `cluster cut A B`, `heal`, `isolate` ...).
+write_cluster_script() { # kind tool
+  local f=$SCALEFS_STATE/cluster v
+  {
+    echo '#!/usr/bin/env bash'
+    echo "# Written by deploy/$(basename "$2"): the commands of the cluster in this folder."
+    for v in SCALEFS_STATE SCALEFS_MNT SCALEFS_PORT_BASE SCALEFS_DEVICE_SIZE SCALEFS_BUILD \
+      SCALEFS_NETNS_PREFIX SCALEFS_NETNS_SUBNET SCALEFS_NETNS_CLIENTS SCALEFS_INSECURE; do
+      [[ -n ${!v:-} ]] && printf 'export %s=%q\n' "$v" "${!v}"
+    done
+    echo '# Installed and built already: a restart only starts what is not running.'
+    echo 'export SCALEFS_PREBUILT=1'
+    echo "[[ \${1:-} == kind ]] && { echo $1; exit 0; }"
+    if [[ $1 == local ]]; then
+      echo 'case ${1:-} in'
+      printf '  up) exec %q ;;\n  down) shift; exec %q "$@" ;;\n' "$2" "$(dirname "$2")/down"
+      echo '  *) echo "usage: cluster up|down|kind" >&2; exit 2 ;;'
+      echo 'esac'
+    else
+      printf 'exec %q "$@"\n' "$2"
+    fi
+  } >"$f.new"
+  chmod 755 "$f.new"
+  mv "$f.new" "$f"
 }

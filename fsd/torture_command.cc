@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <new>
 #include <random>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "common/rpc_security.h"
 #include "fsd/admin_commands.h"
 #include "fsd/session_commands.h"
+#include "fsd/torture_faults.h"
 #include "fsd/torture_options.h"
 #include "fsd/torture_worker.h"
 
@@ -120,7 +122,7 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
   using namespace torture;
   auto parsed = ParseTortureArgs(args);
   if (!parsed.ok()) {
-    std::cerr << "scalefs torture: " << parsed.status().message() << "\n" << kTortureUsage;
+    std::cerr << "scalefs torture: " << parsed.status().message() << "\n" << kTortureUsage << kFaultsUsage;
     return 2;
   }
   TortureOptions o = *parsed;
@@ -130,6 +132,16 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
     return 2;
   }
   if (!o.seed_given) o.seed = std::random_device()() % 1000000000;
+  std::unique_ptr<FaultInjector> faults;
+  if (!o.faults.empty()) {
+    std::string dir = o.cluster;
+    if (dir.empty()) dir = getenv("SCALEFS_STATE") != nullptr ? getenv("SCALEFS_STATE") : "/var/lib/scalefs";
+    faults = std::make_unique<FaultInjector>(*ParseFaultPlan(o.faults), dir, meta_flag, o.seed);
+    if (Status s = faults->Check(); !s.ok()) {
+      std::cerr << "scalefs torture: " << s.message() << "\n";
+      return 2;
+    }
+  }
   const std::string run = "torture-" + std::to_string(o.seed) + "-" + std::to_string(getpid());
   printf("torture: seed %llu, %d processes on %zu mounts for %d s; folder %s\n  (%s)\n",
          static_cast<unsigned long long>(o.seed), o.procs, o.mounts.size(), o.seconds,
@@ -179,6 +191,8 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
     close(fds[1]);
     children[k] = {pid, fds[0]};
   }
+
+  if (faults) faults->Start(o.seconds);
 
   // Wait, with progress; a process that runs far past its time is hung.
   const double hung_after = start + o.seconds + 120 + 4 * o.attr_timeout;
@@ -244,6 +258,13 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const double elapsed = MonotonicSeconds() - start;
+  if (faults) {
+    // The fault in progress is undone and the cluster healthy before the
+    // final checks.
+    faults->Stop();
+    printf("%s", faults->Report().c_str());
+    for (const std::string& f : faults->Failures()) failures.push_back(f);
+  }
 
   if (failures.empty()) {
     const std::string shared_check = CheckSharedFiles(o, run, *shared);

@@ -1,5 +1,7 @@
 #include "fsd/torture_options.h"
 
+#include "fsd/torture_faults.h"
+
 #include <cstdlib>
 #include <sstream>
 
@@ -7,12 +9,13 @@ namespace scalefs::torture {
 
 const char kTortureUsage[] =
     "usage: scalefs torture MOUNT [MOUNT2 ...] [--seconds N] [--seed S] [--files N] [--procs N]\n"
-    "                       [--ops N] [--attr_timeout S]\n"
+    "                       [--ops N] [--attr_timeout S] [--faults SCHEDULE] [--cluster DIR]\n"
     "  runs N processes (default 4; process k on MOUNT k % mounts) for --seconds (60) doing\n"
     "  random file system operations, checks every answer against a model, then the whole\n"
     "  tree on every mount, then runs verify and fsck. --files: file names per directory (16);\n"
     "  --ops: operations per process at most; --attr_timeout: the mounts' attribute and entry\n"
-    "  timeout (1 s), after which other mounts must agree. Exit 0 only when all is clean.\n";
+    "  timeout (1 s), after which other mounts must agree. Exit 0 only when all is clean.\n"
+    "  [--faults SCHEDULE [--cluster DIR]]:\n";
 
 namespace {
 Status ParseUnsigned(const std::string& name, const std::string& text, uint64_t min, uint64_t max,
@@ -72,6 +75,12 @@ Result<TortureOptions> ParseTortureArgs(const std::vector<std::string>& args) {
       if (value.empty() || *end != '\0' || !(o.attr_timeout >= 0 && o.attr_timeout <= 3600)) {
         s = Status::Invalid("--attr_timeout wants seconds in 0..3600, not '" + value + "'");
       }
+    } else if (name == "faults") {
+      s = ParseFaultPlan(value).status();
+      o.faults = value;
+    } else if (name == "cluster") {
+      if (value.empty()) s = Status::Invalid("--cluster wants the cluster's state folder");
+      o.cluster = value;
     } else {
       s = Status::Invalid("unknown option --" + name);
     }
@@ -95,6 +104,8 @@ std::string Flags(const TortureOptions& o, uint64_t seed, int procs, uint64_t op
       << " --procs " << procs;
   if (ops > 0) out << " --ops " << ops;
   if (o.attr_timeout != 1.0) out << " --attr_timeout " << o.attr_timeout;
+  if (!o.faults.empty()) out << " --faults " << Quoted(o.faults);
+  if (!o.cluster.empty()) out << " --cluster " << Quoted(o.cluster);
   return out.str();
 }
 }  // namespace

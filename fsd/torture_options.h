@@ -22,6 +22,8 @@ struct TortureOptions {
   // The mounts' attr_timeout and entry_timeout (the longest): what another
   // mount reads is checked once a change is older than this.
   double attr_timeout = 1.0;
+  std::string faults;   // --faults (torture_faults.h), "" for none
+  std::string cluster;  // --cluster: the state folder of the cluster the faults go to
 };
 
 inline constexpr int kMaxProcs = 64;

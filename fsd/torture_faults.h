@@ -1,0 +1,100 @@
+// `scalefs torture --faults SCHEDULE`: faults injected into a cluster that
+// the project's tooling started (deploy/up or deploy/netns), while the
+// workers run and check. The tooling leaves DIR/cluster in its state folder
+// (a script with the cluster's variables: `cluster up` starts what is not
+// running, `cluster cut A B`, `cluster heal`, `cluster kind` says local or
+// netns) and each daemon's pid in DIR/run/NAME.pid.
+//
+// Every fault is one the documented contract hides from applications: one
+// member of a pair at a time, meta, or one link, for a few seconds, and the
+// next fault waits until every pair is healthy again. So no operation may
+// fail, and the model checks stay exact while faults run.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+
+namespace scalefs::torture {
+
+struct Fault {
+  double at = -1;         // seconds into the run; -1 in a random plan
+  std::string kind;       // kill, stop, cut, isolate
+  std::string target;     // meta, pairKa|b, clientK (cut)
+  std::string other;      // cut: the other end
+  double seconds = 3;     // until the restart, SIGCONT or heal
+};
+
+struct FaultPlan {
+  bool random = false;
+  std::vector<Fault> faults;  // in time order
+  std::string text;           // as given, for the reproduction command
+};
+
+// "random", or a comma-separated schedule of AT:KIND:TARGET[:SECONDS] with
+// KIND kill|stop (TARGET meta or a member), cut (TARGET A-B), isolate (a
+// member); e.g. "5:kill:pair0a,20:stop:meta:4,30:cut:pair1a-pair1b:6".
+Result<FaultPlan> ParseFaultPlan(const std::string& text);
+extern const char kFaultsUsage[];
+
+class FaultInjector {
+ public:
+  // `cluster_dir`: the state folder; `meta_flag` as the admin commands'.
+  FaultInjector(FaultPlan plan, std::string cluster_dir, std::string meta_flag, uint64_t seed);
+  ~FaultInjector();
+
+  // The cluster script is there, of a kind that has every fault planned.
+  Status Check();
+  // Injects from now on, `run_seconds` being the run's length.
+  void Start(double run_seconds);
+  // No new fault; the one in progress is undone (restart, SIGCONT, heal),
+  // then waits until the cluster is healthy again.
+  void Stop();
+
+  // One line per fault with its time and what followed, and the counts.
+  std::string Report() const;
+  // What went wrong with the cluster itself: a fault that could not be
+  // injected or undone, a cluster not healthy again within the limit.
+  std::vector<std::string> Failures() const;
+  uint64_t injected() const { return injected_.load(); }
+
+ private:
+  void Loop();
+  Fault Draw();
+  // Injects `f`, waits f.seconds (or until Stop), undoes it.
+  void Inject(const Fault& f);
+  // Waits until meta and every member answer and every pair is healthy.
+  Status WaitHealthy(double limit_seconds);
+  Status Signal(const std::string& name, int sig);
+  Status Tool(const std::string& args);
+  bool Sleep(double seconds);  // false when Stop came first
+  void Log(const std::string& line);
+  void AddFailure(const std::string& what);
+  double Now() const;
+
+  const FaultPlan plan_;
+  const std::string dir_;
+  const std::string meta_flag_;
+  std::mt19937_64 rng_;
+  std::string kind_;  // local or netns
+  double start_ = 0, run_seconds_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::vector<std::string> log_;
+  std::vector<std::string> failures_;
+  std::map<std::string, int> counts_;
+  std::atomic<uint64_t> injected_{0};
+  std::thread thread_;
+};
+
+}  // namespace scalefs::torture

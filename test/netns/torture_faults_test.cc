@@ -1,0 +1,74 @@
+// `scalefs torture --faults` on the namespace cluster (deploy/netns, started
+// by test/netns/in_netns.sh with two clients; this binary runs in client0's
+// network namespace): every kind of fault once, on a schedule, while the
+// checked workload runs through both mounts. The checker's own ability to
+// fail is test/integration/torture_test.cc's broken client.
+#include <cstdlib>
+#include <regex>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "test/harness/cluster.h"
+
+namespace scalefs::test {
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+std::string Torture(const std::string& args, int* rc) {
+  const std::string mnt = Env("SCALEFS_MNT");
+  std::string out;
+  *rc = RunShell(std::string(SCALEFS_BIN_DIR) + "/scalefs torture " + mnt + " " + mnt + "-1 " +
+                     args + " --cluster " + Env("SCALEFS_STATE"),
+                 &out);
+  return out;
+}
+
+uint64_t Count(const std::string& out, const std::string& pattern) {
+  std::smatch m;
+  return std::regex_search(out, m, std::regex(pattern)) ? std::stoull(m[1]) : 0;
+}
+
+TEST(TortureFaultsTest, EveryKindOfFaultOnAScheduleLeavesTheRunClean) {
+  ASSERT_FALSE(Env("SCALEFS_STATE").empty()) << "run through test/netns/in_netns.sh";
+  int rc = 0;
+  const std::string out = Torture(
+      "--seconds 60 --procs 4 --seed 31 --faults "
+      "3:kill:pair0a:3,13:stop:meta:3,20:cut:pair1a-pair1b:4,29:isolate:pair0b:3,"
+      "37:kill:meta:2,45:cut:client1-meta:3,51:stop:pair1b:3",
+      &rc);
+  printf("%s", out.c_str());
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("torture: clean (seed 31)"), std::string::npos) << out;
+  EXPECT_EQ(Count(out, R"(torture: ([0-9]+) faults injected)"), 7u) << out;
+  EXPECT_NE(out.find("(cut 2, isolate 1, kill 2, stop 2)"), std::string::npos) << out;
+  // Each was undone and the cluster healthy again before the next.
+  for (const char* f : {"kill pair0a restarted", "stop meta continued", "cut pair1a-pair1b healed",
+                        "isolate pair0b healed", "kill meta restarted", "cut client1-meta healed",
+                        "stop pair1b continued"}) {
+    EXPECT_NE(out.find(f), std::string::npos) << f << "\n" << out;
+  }
+  EXPECT_GT(Count(out, R"(torture: ([0-9]+) operations in)"), 3000u) << out;
+  EXPECT_NE(out.find("fsck: 0 problems"), std::string::npos) << out;
+}
+
+TEST(TortureFaultsTest, ABadScheduleIsRefusedBeforeAnythingRuns) {
+  int rc = 0;
+  std::string out = Torture("--seconds 5 --faults 3:kill:pair7a", &rc);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("has no pair7a"), std::string::npos) << out;
+  out = Torture("--seconds 5 --faults 3:explode:meta", &rc);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("KIND: kill, stop, cut or isolate"), std::string::npos) << out;
+  out = Torture("--seconds 5 --faults 9:kill:meta,3:stop:meta", &rc);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("not in time order"), std::string::npos) << out;
+  EXPECT_EQ(out.find("torture: seed"), std::string::npos) << "it ran: " << out;
+}
+
+}  // namespace
+}  // namespace scalefs::test
