@@ -20,7 +20,7 @@ chunk::BlockState CheckedDevice::Verdict(ChecksumStore::Slots slots, uint32_t cr
 }
 
 Status CheckedDevice::Read(uint64_t offset, uint64_t length, std::string* out,
-                           std::vector<uint64_t>* bad) const {
+                           std::vector<uint64_t>* bad, std::vector<uint32_t>* crcs) const {
   Status s = device_->CheckRange("read", offset, length);
   if (!s.ok() || length == 0) return length == 0 ? device_->Read(offset, 0, out) : s;
   const uint64_t first = RoundDown(offset, kBlockSize);
@@ -37,11 +37,16 @@ Status CheckedDevice::Read(uint64_t offset, uint64_t length, std::string* out,
   s = device_->Read(first, end - first, buf);
   if (!s.ok()) return s;
   Status result;
+  if (crcs != nullptr) crcs->clear();
+  const bool give_crcs = crcs != nullptr && aligned;
   size_t i = 0;
   for (uint64_t pos = first; pos < end; pos += kBlockSize, ++i) {
-    if (before[i].none() && store_->Get(pos / kBlockSize).none()) continue;
+    const bool checked = !before[i].none() || !store_->Get(pos / kBlockSize).none();
+    if (!checked && !give_crcs) continue;
     const uint32_t crc =
         Crc32c(std::string_view(*buf).substr(pos - first, std::min(kBlockSize, end - pos)));
+    if (give_crcs) crcs->push_back(crc);
+    if (!checked) continue;
     if (Verdict(before[i], crc) != chunk::BAD) continue;
     if (Verdict(store_->Get(pos / kBlockSize), crc) != chunk::BAD) continue;
     if (bad != nullptr) bad->push_back(pos);

@@ -54,9 +54,11 @@ class CheckedDevice {
   // Replaces *out with [offset, offset+length), every block it touches
   // checked. A block that matches neither slot fails the read with Corrupt
   // naming its device offset; `bad` (if set) receives the offsets of all of
-  // them.
+  // them. `crcs` (if set, and the read is of whole blocks) receives each
+  // block's CRC32C as read and checked here, for the reader to check again
+  // on its side.
   Status Read(uint64_t offset, uint64_t length, std::string* out,
-              std::vector<uint64_t>* bad = nullptr) const;
+              std::vector<uint64_t>* bad = nullptr, std::vector<uint32_t>* crcs = nullptr) const;
 
   // Writes `data` at `offset`. `crcs` are the sender's PieceCrcs of it
   // (empty: computed here); a mismatch is Corrupt and writes nothing. The

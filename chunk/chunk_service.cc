@@ -18,8 +18,11 @@ grpc::Status ChunkService::Read(grpc::ServerContext*, const chunk::ReadRequest* 
                                 chunk::ReadReply* reply) {
   // Either member serves any block while UpToDate: protocol C keeps both
   // replicas current; an outdated or resyncing member refuses.
-  Status s = replicator_->Read(req->offset(), req->length(), reply->mutable_data());
+  std::vector<uint32_t> crcs;
+  Status s = replicator_->Read(req->offset(), req->length(), reply->mutable_data(),
+                               req->with_crc32c() ? &crcs : nullptr);
   if (s.ok()) metrics_->read_bytes.Increment(static_cast<double>(reply->data().size()));
+  reply->mutable_crc32c()->Add(crcs.begin(), crcs.end());
   return ToGrpc(s);
 }
 

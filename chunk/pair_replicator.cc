@@ -134,16 +134,17 @@ Status PairReplicator::CheckServing(bool write) {
   return Status::OK();
 }
 
-Status PairReplicator::Read(uint64_t offset, uint64_t length, std::string* out) {
+Status PairReplicator::Read(uint64_t offset, uint64_t length, std::string* out,
+                            std::vector<uint32_t>* crcs) {
   Status s = CheckServing(false);
   if (!s.ok()) return s;
   std::vector<uint64_t> bad;
-  s = device_->Read(offset, length, out, &bad);
+  s = device_->Read(offset, length, out, &bad, crcs);
   // A mismatch can be a write to the block racing with the read through
   // the page cache; one that holds on a second look is damage.
   if (s.code() == Status::Code::kCorrupt) {
     bad.clear();
-    s = device_->Read(offset, length, out, &bad);
+    s = device_->Read(offset, length, out, &bad, crcs);
   }
   if (s.code() == Status::Code::kCorrupt) {
     metrics_->bad_blocks.Increment(static_cast<double>(bad.size()));

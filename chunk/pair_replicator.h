@@ -85,7 +85,9 @@ class PairReplicator {
   // Served only while this member's disk is UpToDate. A block that does not
   // match its checksum fails the read with Corrupt (the client reads the
   // peer) and is queued for repair from the peer.
-  Status Read(uint64_t offset, uint64_t length, std::string* out);
+  // `crcs` as CheckedDevice::Read's.
+  Status Read(uint64_t offset, uint64_t length, std::string* out,
+              std::vector<uint32_t>* crcs = nullptr);
   // Mends this member's blocks of the range that do not match their
   // checksums from the peer's copy, ordered with client writes: under this
   // member's region lock when it sequences the region (it reads the peer's

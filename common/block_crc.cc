@@ -26,4 +26,16 @@ std::vector<uint32_t> PieceCrcs(uint64_t dev_offset, std::string_view data) {
   return crcs;
 }
 
+std::optional<uint64_t> FirstMismatch(uint64_t dev_offset, std::string_view data,
+                                      const uint32_t* crcs, size_t count) {
+  const std::vector<uint32_t> got = PieceCrcs(dev_offset, data);
+  if (got.size() != count) return dev_offset;
+  uint64_t pos = dev_offset;
+  for (size_t i = 0; i < count; ++i) {
+    if (got[i] != crcs[i]) return pos;
+    pos = RoundDown(pos, kBlockSize) + kBlockSize;
+  }
+  return std::nullopt;
+}
+
 }  // namespace scalefs

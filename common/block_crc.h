@@ -4,7 +4,9 @@
 // ISA-L's hardware-accelerated crc32_iscsi computes it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -17,5 +19,11 @@ uint32_t Crc32c(std::string_view data);
 // device's 4 KiB block boundaries: one per block touched; the first and last
 // may cover part of their block only. The form writes carry on the wire.
 std::vector<uint32_t> PieceCrcs(uint64_t dev_offset, std::string_view data);
+
+// Checks `data` (from device offset `dev_offset`) against the PieceCrcs its
+// sender computed: the device offset of the first piece that does not
+// match, or of `data`'s start when the count is wrong; nullopt when all do.
+std::optional<uint64_t> FirstMismatch(uint64_t dev_offset, std::string_view data,
+                                      const uint32_t* crcs, size_t count);
 
 }  // namespace scalefs

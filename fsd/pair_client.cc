@@ -151,9 +151,16 @@ std::string PairClient::WriteCounters() const {
 }
 
 Status PairClient::ReadPart(int first, uint64_t dev_offset, uint64_t length, std::string* out) {
+  // Whole blocks, with the member's checksum of each: checked here again, so
+  // a block damaged after the member's own check (in its memory, on the way)
+  // is read from the other member instead of reaching the page cache. A
+  // file's space is allocated in whole blocks, so the rest of a block is ours.
+  const uint64_t start = RoundDown(dev_offset, kBlockSize);
+  const uint64_t end = RoundUp(dev_offset + length, kBlockSize);
   chunk::ReadRequest req;
-  req.set_offset(dev_offset);
-  req.set_length(length);
+  req.set_offset(start);
+  req.set_length(end - start);
+  req.set_with_crc32c(true);
   chunk::ReadReply rep;
   // Long runs from one member, as DRBD's striping read balancing: each
   // member's readahead sees a sequential stream, and both members serve.
@@ -164,10 +171,20 @@ Status PairClient::ReadPart(int first, uint64_t dev_offset, uint64_t length, std
   }
   int answered = first;
   auto read_from = [&](int member) {
-    return WithFailover(member, "Read", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
-      answered = static_cast<int>(stub == stubs_[1].get());
-      return stub->Read(ctx, req, &rep);
-    });
+    Status s =
+        WithFailover(member, "Read", [&](chunk::Chunk::Stub* stub, grpc::ClientContext* ctx) {
+          answered = static_cast<int>(stub == stubs_[1].get());
+          return stub->Read(ctx, req, &rep);
+        });
+    // A member of before 0.17 sends no checksums.
+    if (!s.ok() || rep.crc32c().empty()) return s;
+    if (std::optional<uint64_t> bad =
+            FirstMismatch(start, rep.data(), rep.crc32c().data(), rep.crc32c().size())) {
+      return Status::Corrupt("block at device offset " + std::to_string(*bad) + " of member " +
+                             std::string(answered == 0 ? "A" : "B") +
+                             " arrived not matching the checksum it was sent with");
+    }
+    return s;
   };
   Status s = read_from(first);
   if (s.code() == Status::Code::kCorrupt) {
@@ -186,12 +203,16 @@ Status PairClient::ReadPart(int first, uint64_t dev_offset, uint64_t length, std
     }
   }
   if (!s.ok()) return s;
-  if (rep.data().size() != length) {
+  if (rep.data().size() != end - start) {
     return Status::IoError("chunk Read of pair " + pair_.name() + " returned " +
                            std::to_string(rep.data().size()) + " bytes, wanted " +
-                           std::to_string(length));
+                           std::to_string(end - start));
   }
-  out->swap(*rep.mutable_data());
+  if (start == dev_offset && end == dev_offset + length) {
+    out->swap(*rep.mutable_data());
+  } else {
+    out->assign(rep.data(), dev_offset - start, length);
+  }
   return Status::OK();
 }
 

@@ -29,5 +29,16 @@ TEST(PieceCrcsTest, CutAtDeviceBlockBoundaries) {
   EXPECT_TRUE(PieceCrcs(0, "").empty());
 }
 
+// What a reader checks a member's reply with: the block that changed on the
+// way is named by its device offset.
+TEST(PieceCrcsTest, FirstMismatchNamesTheBlockThatChanged) {
+  std::string data(3 * 4096, 'z');
+  const std::vector<uint32_t> sent = PieceCrcs(8192, data);
+  EXPECT_EQ(FirstMismatch(8192, data, sent.data(), sent.size()), std::nullopt);
+  data[4096 + 17] ^= 1;
+  EXPECT_EQ(FirstMismatch(8192, data, sent.data(), sent.size()), std::optional<uint64_t>(12288));
+  EXPECT_EQ(FirstMismatch(8192, data, sent.data(), 2), std::optional<uint64_t>(8192));
+}
+
 }  // namespace
 }  // namespace scalefs
