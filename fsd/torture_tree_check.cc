@@ -28,11 +28,26 @@ std::string Named(int view, const char* what) {
 void SleepSeconds(double s) {
   std::this_thread::sleep_for(std::chrono::duration<double>(s));
 }
+
+// `attempt` again while it fails with ESTALE through another mount, a few
+// times. Linux's dcache gives ESTALE when a lookup finds a directory that
+// another client moved and the old parent's lock is busy (__d_unalias's
+// trylock), as NFS clients see too: a race of the kernel, not an answer of
+// scalefs, and gone on the next try.
+template <typename Fn>
+bool RetryStale(int view, Fn attempt) {
+  for (int i = 0;; ++i) {
+    if (attempt()) return true;
+    if (view == 0 || errno != ESTALE || i == 10) return false;
+    SleepSeconds(0.02);
+  }
+}
 }  // namespace
 
 Status TortureWorker::CheckListingThrough(int view, const std::string& dir) {
   const std::string abs = Abs(view, dir);
-  DIR* d = opendir(abs.c_str());
+  DIR* d = nullptr;
+  RetryStale(view, [&] { return (d = opendir(abs.c_str())) != nullptr; });
   if (d == nullptr) {
     return Fail(Named(view, "listing"), "opendir " + abs + ": " + ErrnoName(errno));
   }
@@ -60,7 +75,8 @@ Status TortureWorker::CheckListingThrough(int view, const std::string& dir) {
 Status TortureWorker::CheckFileThrough(int view, const std::string& path) {
   auto inode = model_.File(path);
   const std::string abs = Abs(view, path);
-  const int fd = open(abs.c_str(), O_RDONLY);
+  int fd = -1;
+  RetryStale(view, [&] { return (fd = open(abs.c_str(), O_RDONLY)) >= 0; });
   if (fd < 0) return Fail(Named(view, "open"), "open " + abs + ": " + ErrnoName(errno));
   struct stat st;
   std::string got;
@@ -126,7 +142,7 @@ Status TortureWorker::CheckSubtree(int view, double before) {
       // the model's inode.
       struct stat st;
       const std::string abs = Abs(view, path);
-      if (lstat(abs.c_str(), &st) != 0) {
+      if (!RetryStale(view, [&] { return lstat(abs.c_str(), &st) == 0; })) {
         return Fail(Named(view, "lookup"), "lstat " + abs + ": " + ErrnoName(errno));
       }
       if (!S_ISREG(st.st_mode) || st.st_ino != inode->st_ino) {
