@@ -265,6 +265,17 @@ int Mover(MetaClient* meta, uint64_t rate, const std::string& what) {
   progress.set_eta_s(-1);
   progress.set_draining(plan.draining);
   auto reported = meta->RebalanceReport(progress);
+  // A run killed a moment ago still holds meta's mover lease (10 s after its
+  // last report): wait that out; a live one keeps it and this run gives up.
+  for (int i = 0; i < 12 && !reported.ok() && reported.status().code() == Status::Code::kBusy; i++) {
+    if (i == 0) {
+      printf("%s: another rebalance reported lately; waiting up to 12 s for its lease to end\n",
+             what.c_str());
+      fflush(stdout);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    reported = meta->RebalanceReport(progress);
+  }
   if (!reported.ok()) {
     std::cerr << "scalefs " << what << ": " << reported.status().message() << "\n";
     return 1;

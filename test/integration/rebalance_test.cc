@@ -396,10 +396,26 @@ TEST_F(RebalanceTest, InterruptedRebalanceLosesNothingAndFinishesWhenRunAgain) {
 
   const std::string log2 = cluster_->state_dir() + "/rebalance2.out";
   pid = CliInBackground({"rebalance", "--rate", "10M"}, log2);
-  std::this_thread::sleep_for(2s);
+  // Each interruption comes while the run is moving: it reported bytes moved.
+  auto wait_moved = [&](uint64_t more_than) {
+    for (int i = 0; i < 300; i++) {
+      grpc::ClientContext ctx;
+      meta::RebalanceProgress p;
+      if (meta_->RebalanceStatus(&ctx, meta::Empty(), &p).ok() && p.running() &&
+          p.bytes_moved() > more_than)
+        return p.bytes_moved();
+      std::this_thread::sleep_for(100ms);
+    }
+    ADD_FAILURE() << "the second run reported no progress past " << more_than;
+    return more_than;
+  };
+  wait_moved(0);
+  ASSERT_TRUE(Alive(pid));
   cluster_->Kill("meta");
   ASSERT_OK(cluster_->StartDaemon("meta"));
-  std::this_thread::sleep_for(3s);
+  // Meta forgot the progress: the run reports it again once it moves again.
+  wait_moved(0);
+  ASSERT_TRUE(Alive(pid)) << RunShell("cat " + log2, &out) << out;
   // A member of the target pair: copies onto it cannot be verified on both
   // members, so none is switched until it is back.
   const std::string target = Cluster::MemberName(2, 0);
@@ -409,6 +425,8 @@ TEST_F(RebalanceTest, InterruptedRebalanceLosesNothingAndFinishesWhenRunAgain) {
   for (int i = 0; i < 1200 && Alive(pid); i++) std::this_thread::sleep_for(100ms);
   RunShell("cat " + log2, &out);
   ASSERT_FALSE(Alive(pid)) << "rebalance did not finish: " << out;
+  std::cout << "the second run, across a meta restart and a target member down 4 s:\n"
+            << out.substr(out.size() > 600 ? out.size() - 600 : 0);
   EXPECT_NE(out.find("rebalance done"), std::string::npos) << out;
   ExpectFilesIntact(files);
   // What the interrupted runs abandoned comes back; a last run evens out what
