@@ -384,6 +384,32 @@ TEST_F(RebalanceTest, InterruptedRebalanceLosesNothingAndFinishesWhenRunAgain) {
   std::string out;
   ASSERT_EQ(cluster_->Cli({"pair", "add", "pair2", cluster_->MemberAddress(2, 0),
                            cluster_->MemberAddress(2, 1)}, &out), 0) << out;
+  // Each interruption comes while the run is moving: it reported bytes moved.
+  auto wait_moved = [&](uint64_t more_than) {
+    for (int i = 0; i < 300; i++) {
+      grpc::ClientContext ctx;
+      meta::RebalanceProgress p;
+      if (meta_->RebalanceStatus(&ctx, meta::Empty(), &p).ok() && p.running() &&
+          p.bytes_moved() > more_than)
+        return p.bytes_moved();
+      std::this_thread::sleep_for(100ms);
+    }
+    ADD_FAILURE() << "the run reported no progress past " << more_than;
+    return more_than;
+  };
+  // --stop: a running rebalance ends after its current file.
+  const std::string log0 = cluster_->state_dir() + "/rebalance0.out";
+  pid_t pid0 = CliInBackground({"rebalance", "--rate", "5M"}, log0);
+  wait_moved(0);
+  EXPECT_EQ(cluster_->Cli({"rebalance", "--stop"}, &out), 0) << out;
+  EXPECT_NE(out.find("asked the running rebalance to stop"), std::string::npos) << out;
+  for (int i = 0; i < 150 && Alive(pid0); i++) std::this_thread::sleep_for(100ms);
+  RunShell("cat " + log0, &out);
+  ASSERT_FALSE(Alive(pid0)) << "rebalance --stop did not stop it: " << out;
+  EXPECT_NE(out.find("rebalance stopped at request"), std::string::npos) << out;
+  EXPECT_EQ(cluster_->Cli({"rebalance", "--stop"}, &out), 0) << out;
+  EXPECT_NE(out.find("no rebalance is running"), std::string::npos) << out;
+
   const std::string log1 = cluster_->state_dir() + "/rebalance1.out";
   pid_t pid = CliInBackground({"rebalance", "--rate", "10M"}, log1);
   std::this_thread::sleep_for(3s);
@@ -396,19 +422,6 @@ TEST_F(RebalanceTest, InterruptedRebalanceLosesNothingAndFinishesWhenRunAgain) {
 
   const std::string log2 = cluster_->state_dir() + "/rebalance2.out";
   pid = CliInBackground({"rebalance", "--rate", "10M"}, log2);
-  // Each interruption comes while the run is moving: it reported bytes moved.
-  auto wait_moved = [&](uint64_t more_than) {
-    for (int i = 0; i < 300; i++) {
-      grpc::ClientContext ctx;
-      meta::RebalanceProgress p;
-      if (meta_->RebalanceStatus(&ctx, meta::Empty(), &p).ok() && p.running() &&
-          p.bytes_moved() > more_than)
-        return p.bytes_moved();
-      std::this_thread::sleep_for(100ms);
-    }
-    ADD_FAILURE() << "the second run reported no progress past " << more_than;
-    return more_than;
-  };
   wait_moved(0);
   ASSERT_TRUE(Alive(pid));
   cluster_->Kill("meta");
