@@ -389,9 +389,10 @@ int Mover(MetaClient* meta, uint64_t rate, const std::string& what) {
       continue;
     }
     if (!begun->found()) {
-      // Every file with data there is open or moving: wait for closes.
+      // Every file with data there is open or moving: ask again soon, a
+      // file opened and closed all the time is unopened only for moments.
       cursor[from.id()] = 0;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::this_thread::sleep_for(std::chrono::milliseconds(begun->skipped_busy() > 0 ? 10 : 200));
       continue;
     }
     const meta::MoveRecord& move = begun->move();

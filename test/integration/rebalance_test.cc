@@ -455,7 +455,8 @@ TEST_F(RebalanceTest, InterruptedRebalanceLosesNothingAndFinishesWhenRunAgain) {
   ExpectClean();
 }
 
-// A pair holding data drained while a writer runs, then removed.
+// A pair holding data, one of its members down, drained while a writer
+// runs, then removed.
 TEST_F(RebalanceTest, DrainedPairIsRemovedAndDfShrinks) {
   StartCluster(3, 3, 128 * kMiB);
   const std::string mnt = cluster_->mnt();
@@ -466,6 +467,8 @@ TEST_F(RebalanceTest, DrainedPairIsRemovedAndDfShrinks) {
     if (p.name() == "pair1") on_pair1 = p.capacity() - p.free();
   }
   ASSERT_GT(on_pair1, 30 * kMiB);
+  // A member of the drained pair is down: the drain reads from the other.
+  cluster_->Kill(Cluster::MemberName(1, 1));
   Writer writer;
   writer.Start(mnt + "/busy", 4, true);
   std::string out;
