@@ -28,6 +28,7 @@
 #include <map>
 #include <thread>
 
+#include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include "common/block_crc.h"
@@ -37,6 +38,9 @@
 #include "fsd/admin_commands.h"
 #include "fsd/meta_client.h"
 #include "fsd/pair_client.h"
+
+DECLARE_int32(io_timeout_ms);
+DECLARE_int32(io_retry_ms);
 
 namespace scalefs {
 
@@ -64,8 +68,9 @@ int Usage(const std::string& what) {
 }
 
 // A move's copy is made within this of MoveBegin, or given up: meta frees
-// the space of an abandoned move 15 s after it (kMoveQuarantineNs), so no
-// late write of this process lands in space another file got.
+// the space of an abandoned move 30 s after it (kMoveQuarantineNs), and a
+// write of this process gives up within 3 s (io_timeout_ms, io_retry_ms are
+// capped below), so no late write lands in space another file got.
 constexpr auto kMoverWindow = std::chrono::seconds(5);
 constexpr uint64_t kCopyPiece = 1 << 20;
 constexpr uint64_t kMaxMoveBytes = 16 << 20;
@@ -250,6 +255,10 @@ class MoveCopier {
 
 // The loop of moves; `what` names the command in messages.
 int Mover(MetaClient* meta, uint64_t rate, const std::string& what) {
+  // Every chunk request of a move ends within a few seconds, tried on both
+  // members (a mount's may go on for a minute): see kMoverWindow.
+  FLAGS_io_timeout_ms = std::min(FLAGS_io_timeout_ms, 3000);
+  FLAGS_io_retry_ms = std::min(FLAGS_io_retry_ms, 3000);
   ChunkPool pool(meta);
   auto pairs = meta->PairList();
   if (!pairs.ok()) {
@@ -280,7 +289,7 @@ int Mover(MetaClient* meta, uint64_t rate, const std::string& what) {
     std::cerr << "scalefs " << what << ": " << reported.status().message() << "\n";
     return 1;
   }
-  // Moves a killed run left behind: their space comes back 15 s from now.
+  // Moves a killed run left behind: their space comes back 30 s from now.
   Status s = meta->MoveAbandon(0, /*all=*/true);
   if (!s.ok()) LOG(WARNING) << "abandoning old moves: " << s.ToString();
   const bool tty = isatty(STDOUT_FILENO);
@@ -317,7 +326,7 @@ int Mover(MetaClient* meta, uint64_t rate, const std::string& what) {
     }
     fflush(stdout);
   };
-  // The target space of moves abandoned here, which meta frees 15 s after
+  // The target space of moves abandoned here, which meta frees 30 s after
   // (rebalance_ops.cc): counted free already, so the plan is the one that
   // holds once it is.
   struct Quarantined {
@@ -339,7 +348,7 @@ int Mover(MetaClient* meta, uint64_t rate, const std::string& what) {
       break;
     }
     while (!quarantined.empty() &&
-           std::chrono::steady_clock::now() - quarantined.front().at > std::chrono::seconds(15)) {
+           std::chrono::steady_clock::now() - quarantined.front().at > std::chrono::seconds(30)) {
       quarantined.pop_front();
     }
     for (const Quarantined& q : quarantined) {
@@ -362,7 +371,7 @@ int Mover(MetaClient* meta, uint64_t rate, const std::string& what) {
       last_report = now;
     }
     if (plan.from < 0 || plan.to < 0 || plan.amount < kBlockSize) {
-      // What is left is held by abandoned moves (freed within 15 s).
+      // What is left is held by abandoned moves (freed within 30 s).
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       continue;
     }

@@ -158,7 +158,7 @@ Status MetaStore::PairRemove(const std::string& name) {
     for (const MoveSpan& sp : m.spans()) {
       if (sp.to_pair() == *id) {
         return Status::Busy("pair " + Quote(name) + " holds the target space of the move of " +
-                            InoStr(ino) + " (freed within 15 s of its end)");
+                            InoStr(ino) + " (freed within 30 s of its end)");
       }
     }
   }

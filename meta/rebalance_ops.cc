@@ -46,8 +46,9 @@
 //
 // Abandoned moves (a cancelled or failed switch, the mover's request, a
 // new rebalance run, a meta restart: the record is durable, the gate is
-// not) keep their target space kMoveQuarantineNs (15 s) before it is freed:
-// longer than the mover's window (5 s) plus a write timeout, so a late write of a
+// not) keep their target space kMoveQuarantineNs (30 s) before it is freed:
+// longer than the mover's window (5 s) plus the longest a write of it may
+// take (it bounds its retries to 3 s), so a late write of a
 // mover that does not yet know its move was abandoned never lands in space
 // another file got. fsck counts that space as the move's. A meta restart
 // abandons every move; the mover retries the file later.
@@ -65,7 +66,7 @@ namespace scalefs::meta {
 
 namespace {
 constexpr uint64_t kMaxMoveBytes = 16 << 20;
-constexpr int64_t kMoveQuarantineNs = 15'000'000'000;
+constexpr int64_t kMoveQuarantineNs = 30'000'000'000;
 // A mover that has not reported for this long is gone (another may start).
 constexpr auto kMoverLease = std::chrono::seconds(10);
 

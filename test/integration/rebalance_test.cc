@@ -113,9 +113,9 @@ class RebalanceTest : public ::testing::Test {
     return rep;
   }
 
-  // Abandoned moves hold their target space 15 s: wait until meta freed it.
+  // Abandoned moves hold their target space 30 s: wait until meta freed it.
   void WaitNoMoves() {
-    for (int i = 0; i < 250 && Fsck().moves() != 0; i++) std::this_thread::sleep_for(100ms);
+    for (int i = 0; i < 400 && Fsck().moves() != 0; i++) std::this_thread::sleep_for(100ms);
     EXPECT_EQ(Fsck().moves(), 0u);
   }
 

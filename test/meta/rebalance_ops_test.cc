@@ -176,7 +176,7 @@ TEST_F(RebalanceOpsTest, AMetaRestartAbandonsTheMoveAndFsckStaysClean) {
   EXPECT_FALSE(c.switched());
   EXPECT_NE(c.reason().find("abandoned"), std::string::npos) << c.reason();
   EXPECT_EQ(OnPair(p1_), 2 * kMiB);
-  // Until its abandoned move's space is freed (15 s), the file waits.
+  // Until its abandoned move's space is freed (30 s), the file waits.
   MoveBeginReply again = Begin(p1_, p2_);
   EXPECT_FALSE(again.found());
   EXPECT_EQ(again.skipped_busy(), 1u);
