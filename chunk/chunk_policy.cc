@@ -9,9 +9,10 @@ MethodPolicy ChunkPolicy() {
   const std::pair<const char*, RoleMask> methods[] = {
       // A mount's I/O; the peer forwards writes and flushes too.
       {"Read", Role::kClient | Role::kMember | Role::kAdmin},
-      {"Write", Role::kClient | Role::kMember},
-      {"WriteBatch", Role::kClient | Role::kMember},
-      {"Flush", Role::kClient | Role::kMember},
+      // Admins write too: `scalefs rebalance` copies extents between pairs.
+      {"Write", Role::kClient | Role::kMember | Role::kAdmin},
+      {"WriteBatch", Role::kClient | Role::kMember | Role::kAdmin},
+      {"Flush", Role::kClient | Role::kMember | Role::kAdmin},
       // Between the two members of a pair only.
       {"Replicate", member},
       {"SyncState", member},

@@ -31,6 +31,7 @@
 #include "fsd/mount_options.h"
 #include "fsd/pair_client.h"
 #include "fsd/pair_status.h"
+#include "fsd/rebalance_command.h"
 #include "fsd/session_commands.h"
 
 DECLARE_int32(meta_timeout_ms);
@@ -58,11 +59,11 @@ const char kUsage[] =
     "usage: scalefs [--meta ADDR] COMMAND [ARGS]\n"
     "  mount META MOUNTPOINT [-o opts] [-f]   mount (META '-' = default address); umount DIR\n"
     "      opts: allow_other, attr_timeout=S, entry_timeout=S, ro, nosuid, nodev, ...\n"
-    "  pair add NAME ADDR_A ADDR_B | pair list  register a storage pair | list them\n"
-    "  status [--watch [S]] [--json]          pairs, capacity, clients; exit 0 healthy,\n"
-    "                                          1 degraded, 2 meta unreachable\n"
+    "  pair add NAME ADDR_A ADDR_B | list | drain NAME | remove NAME  register, list, empty, drop\n"
+    "  status [--watch [S]] [--json]          pairs, clients; exit 0 healthy, 1 degraded, 2 no meta\n"
     "  verify [PAIR] [--repair] [--range-mib N] | scrub [PAIR] [--rate N]  compare members\n"
     "  fsck | locks [PATH...]                  check meta's consistency | locks held, by client\n"
+    "  rebalance [--rate N] [--dry-run] [--stop]  move extents to even out pairs (rebalance --help)\n"
     "  layout get PATH | layout set DIR ... | fileinfo PATH...  layouts, a file's extents\n"
     "  torture MOUNT... [--seconds N] [--seed S] [--files N] [--procs N]  checked random workload\n"
     "  ca init | ca issue ROLE NAME | ca show  CA and certificates (see scalefs ca); version\n"
@@ -293,9 +294,9 @@ void PrintPairs(const std::vector<meta::Pair>& pairs) {
          "GENERATION");
   for (const meta::Pair& p : pairs) {
     const std::string members = p.address_a() + "," + p.address_b();
-    printf("%-4u %-12s %-45s %10s %10s %10llu\n", p.id(), p.name().c_str(), members.c_str(),
+    printf("%-4u %-12s %-45s %10s %10s %10llu%s\n", p.id(), p.name().c_str(), members.c_str(),
            HumanBytes(p.capacity()).c_str(), HumanBytes(p.free()).c_str(),
-           static_cast<unsigned long long>(p.generation()));
+           static_cast<unsigned long long>(p.generation()), p.draining() ? "  draining" : "");
   }
 }
 }  // namespace
@@ -408,7 +409,9 @@ int RunUmount(const std::vector<std::string>& args) {
 }
 
 int RunPair(const std::vector<std::string>& args, const std::string& meta_flag) {
-  if (args.empty()) return Usage("pair needs add or list\n");
+  if (args.empty()) return Usage("pair needs add, list, drain or remove\n");
+  if (args[0] == "drain") return RunPairDrain({args.begin() + 1, args.end()}, meta_flag);
+  if (args[0] == "remove") return RunPairRemove({args.begin() + 1, args.end()}, meta_flag);
   if (args[0] == "add") {
     if (args.size() != 4) return Usage("pair add takes NAME ADDR_A ADDR_B\n");
     auto meta = ConnectMeta(meta_flag, "pair add");

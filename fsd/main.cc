@@ -15,6 +15,7 @@
 #include "fsd/ca_command.h"
 #include "common/version.h"
 #include "fsd/admin_commands.h"
+#include "fsd/rebalance_command.h"
 #include "fsd/layout_commands.h"
 #include "fsd/session_commands.h"
 #include "fsd/torture_command.h"
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
   if (cmd == "ca") return scalefs::RunCa(args);
   const bool known = cmd == "mount" || cmd == "pair" || cmd == "status" || cmd == "verify" ||
                      cmd == "scrub" || cmd == "fsck" || cmd == "locks" || cmd == "layout" ||
-                     cmd == "fileinfo";
+                     cmd == "fileinfo" || cmd == "rebalance";
   if (known && !secure(cmd == "mount" ? "client" : "admin")) return 2;
   if (cmd == "mount") return scalefs::RunMount(args, false, FLAGS_meta);
   if (cmd == "umount" || cmd == "unmount") return scalefs::RunUmount(args);
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   if (cmd == "locks") return scalefs::RunLocks(args, FLAGS_meta);
   if (cmd == "layout") return scalefs::RunLayout(args, FLAGS_meta);
   if (cmd == "fileinfo") return scalefs::RunFileInfo(args, FLAGS_meta);
+  if (cmd == "rebalance") return scalefs::RunRebalance(args, FLAGS_meta);
   // Torture checks its arguments before it shows the admin certificate.
   if (cmd == "torture") return scalefs::RunTorture(args, FLAGS_meta);
   if (cmd == "help" || cmd == "-h") {

@@ -393,4 +393,67 @@ Result<meta::FsckReply> MetaClient::Fsck() {
   return rep;
 }
 
+Result<meta::Pair> MetaClient::PairDrain(const std::string& name) {
+  meta::PairNameRequest req;
+  req.set_name(name);
+  meta::Pair rep;
+  Status s = Call("PairDrain", [&](grpc::ClientContext* c) { return stub_->PairDrain(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Status MetaClient::PairRemove(const std::string& name) {
+  meta::PairNameRequest req;
+  req.set_name(name);
+  meta::Empty rep;
+  return Call("PairRemove", [&](grpc::ClientContext* c) { return stub_->PairRemove(c, req, &rep); });
+}
+
+Result<meta::MoveBeginReply> MetaClient::MoveBegin(const meta::MoveBeginRequest& req) {
+  meta::MoveBeginReply rep;
+  Status s = Call("MoveBegin", [&](grpc::ClientContext* c) { return stub_->MoveBegin(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Result<meta::MoveCommitReply> MetaClient::MoveCommit(uint64_t ino) {
+  meta::MoveCommitRequest req;
+  req.set_ino(ino);
+  meta::MoveCommitReply rep;
+  Status s = Call("MoveCommit", [&](grpc::ClientContext* c) { return stub_->MoveCommit(c, req, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Status MetaClient::MoveAbandon(uint64_t ino, bool all) {
+  meta::MoveAbandonRequest req;
+  req.set_ino(ino);
+  req.set_all(all);
+  meta::Empty rep;
+  return Call("MoveAbandon", [&](grpc::ClientContext* c) { return stub_->MoveAbandon(c, req, &rep); });
+}
+
+Result<meta::RebalanceProgress> MetaClient::RebalanceReport(const meta::RebalanceProgress& p) {
+  meta::RebalanceProgress rep;
+  Status s = Call("RebalanceReport",
+                  [&](grpc::ClientContext* c) { return stub_->RebalanceReport(c, p, &rep); });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Result<meta::RebalanceProgress> MetaClient::RebalanceStatus() {
+  meta::RebalanceProgress rep;
+  Status s = Call("RebalanceStatus", [&](grpc::ClientContext* c) {
+    return stub_->RebalanceStatus(c, meta::Empty(), &rep);
+  });
+  if (!s.ok()) return s;
+  return rep;
+}
+
+Status MetaClient::RebalanceStop() {
+  meta::Empty rep;
+  return Call("RebalanceStop",
+              [&](grpc::ClientContext* c) { return stub_->RebalanceStop(c, meta::Empty(), &rep); });
+}
+
 }  // namespace scalefs

@@ -85,6 +85,15 @@ class MetaClient {
                              const std::string& b);
   Result<std::vector<meta::Pair>> PairList();
   Result<meta::FsckReply> Fsck();
+  // Rebalance and drain (meta/rebalance_ops.cc).
+  Result<meta::Pair> PairDrain(const std::string& name);
+  Status PairRemove(const std::string& name);
+  Result<meta::MoveBeginReply> MoveBegin(const meta::MoveBeginRequest& req);
+  Result<meta::MoveCommitReply> MoveCommit(uint64_t ino);
+  Status MoveAbandon(uint64_t ino, bool all);
+  Result<meta::RebalanceProgress> RebalanceReport(const meta::RebalanceProgress& p);
+  Result<meta::RebalanceProgress> RebalanceStatus();
+  Status RebalanceStop();
 
  private:
   template <typename Fn>

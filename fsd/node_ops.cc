@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "common/layout.h"
 #include "fsd/fuse_op_handlers.h"
 #include "fsd/fuse_op_util.h"
 
@@ -121,8 +122,17 @@ void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     if (file) {
       r = file->Truncate(m);
     } else {
-      Status s = ZeroTailBlock(self->meta(), self->pool(), ino, attr->st_size);
+      // The tail block is written straight to its pair: the file is held
+      // open at meta meanwhile (as by a writer, ended by the release that
+      // follows), so no move of it (meta/rebalance_ops.cc) is under way:
+      // one that was is cancelled, and none begins until the release.
+      self->files().Acquire(ino);
+      auto held = self->meta()->GetExtents(ino, RoundDown(attr->st_size, kBlockSize), kBlockSize,
+                                           self->session_id(), /*open_access=*/2);
+      Status s = held.status();
+      if (s.ok()) s = ZeroTailBlock(self->meta(), self->pool(), ino, attr->st_size);
       r = s.ok() ? self->meta()->SetAttr(m) : Result<meta::AttrReply>(s);
+      self->files().Release(ino);
     }
     self->fills().EndWrite(ino);
   } else {

@@ -2,6 +2,7 @@
 // health it exits with (0 healthy, 1 degraded, 2 meta unreachable).
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +22,23 @@ namespace {
 int Usage(const char* what) {
   std::cerr << what << kUsage;
   return 2;
+}
+// The rebalance a mover reports to meta (fsd/rebalance_command.cc): while
+// it runs, and the last one's outcome.
+std::string FormatRebalance(MetaClient* meta) {
+  auto p = meta->RebalanceStatus();
+  if (!p.ok() || p->started_ns() == 0) return "";
+  char line[256];
+  const uint64_t total = std::max(p->bytes_to_move(), p->bytes_moved());
+  const double pct = total == 0 ? 100 : 100.0 * static_cast<double>(p->bytes_moved()) /
+                                            static_cast<double>(total);
+  snprintf(line, sizeof line, "rebalance: %s, moved %s of %s (%.0f%%), %s/s, %s left%s%s\n",
+           p->running() ? "running" : "not running", HumanBytes(p->bytes_moved()).c_str(),
+           HumanBytes(total).c_str(), pct,
+           HumanBytes(static_cast<uint64_t>(p->rate_bytes_per_s())).c_str(),
+           !p->running() || p->eta_s() < 0 ? "-" : (std::to_string(p->eta_s()) + " s").c_str(),
+           p->draining().empty() ? "" : ", draining ", p->draining().c_str());
+  return line;
 }
 }  // namespace
 
@@ -91,6 +109,7 @@ int RunStatus(const std::vector<std::string>& args, const std::string& meta_flag
       for (const PairView& v : *views) text += FormatPairView(v);
       text += FormatTotals(*views);
       if (sessions) text += FormatClients(*sessions);
+      text += FormatRebalance(&meta);
       text += "health: " + report.health() + "\n";
     }
     fputs(text.c_str(), stdout);

@@ -25,28 +25,29 @@ Result<std::vector<MetaStore::PlacedRun>> MetaStore::PlaceLocked(Txn* txn, uint3
     for (const SpaceAllocator::Run& r : *runs) out.push_back({p, r.dev_offset, r.length});
     return Status::OK();
   };
-  if (space_.FreeBytes(pair) >= bytes) {
+  if (space_.Allocatable(pair) >= bytes) {
     Status s = take(pair, bytes, hint);
     if (!s.ok()) return s;
     return out;
   }
-  // The layout's pair is full: the space goes where there is room, so ENOSPC
-  // means the whole filesystem is full. The extent records where it went.
+  // The layout's pair is full (or draining, or removed: Allocatable is 0):
+  // the space goes where there is room, so ENOSPC means the whole
+  // filesystem is full. The extent records where it went.
   std::vector<uint32_t> others;
-  uint64_t total = space_.FreeBytes(pair);
+  uint64_t total = space_.Allocatable(pair);
   for (const auto& [id, p] : pairs_) {
     if (id == pair) continue;
     others.push_back(id);
-    total += space_.FreeBytes(id);
+    total += space_.Allocatable(id);
   }
   if (total < bytes) {
     return Status::NoSpace("filesystem full: " + std::to_string(bytes) + " bytes asked, " +
                            std::to_string(total) + " free on all pairs");
   }
   std::stable_sort(others.begin(), others.end(), [&](uint32_t a, uint32_t b) {
-    return space_.FreeBytes(a) > space_.FreeBytes(b);
+    return space_.Allocatable(a) > space_.Allocatable(b);
   });
-  if (space_.FreeBytes(others.front()) >= bytes) {
+  if (space_.Allocatable(others.front()) >= bytes) {
     Status s = take(others.front(), bytes, SpaceAllocator::kNoHint);
     if (!s.ok()) return s;
     return out;
@@ -55,7 +56,7 @@ Result<std::vector<MetaStore::PlacedRun>> MetaStore::PlaceLocked(Txn* txn, uint3
   others.insert(others.begin(), pair);
   uint64_t left = bytes;
   for (uint32_t p : others) {
-    const uint64_t n = std::min(left, RoundDown(space_.FreeBytes(p), kBlockSize));
+    const uint64_t n = std::min(left, RoundDown(space_.Allocatable(p), kBlockSize));
     if (n == 0) continue;
     Status s = take(p, n, p == pair ? hint : SpaceAllocator::kNoHint);
     if (!s.ok()) return s;
@@ -133,10 +134,8 @@ Status MetaStore::DoAllocate(Txn* txn, const AllocateRequest& req, ExtentsReply*
   const Layout& layout = rec->layout();
   const uint64_t unit = layout.unit();
   if (unit == 0 || unit % kBlockSize != 0) return Status::Invalid(InoStr(ino) + " has a bad layout");
-  for (uint32_t p : layout.pairs()) {
-    if (!pairs_.count(p)) return Status::Invalid(InoStr(ino) + " is laid out on unknown pair " +
-                                                 std::to_string(p));
-  }
+  // A pair of the layout that was removed since (scalefs pair remove) is
+  // no error: PlaceLocked puts its units on the other pairs.
   const uint64_t width = layout.pairs_size();
   const uint64_t start = RoundDown(offset, kBlockSize);
   const uint64_t end = RoundUp(offset + length, kBlockSize);

@@ -69,6 +69,7 @@ std::string ReplyKey(uint64_t session, uint64_t seq) {
   return k;
 }
 std::string OrphanKey(uint64_t ino) { return Tagged64(kOrphanTag, ino); }
+std::string MoveKey(uint64_t ino) { return Tagged64(kMoveTag, ino); }
 
 std::string EncodeDentry(uint64_t ino, uint32_t mode) {
   std::string v;
@@ -144,6 +145,12 @@ bool ParseSessionKey(std::string_view key, uint64_t* session) {
 
 bool ParseOrphanKey(std::string_view key, uint64_t* ino) {
   if (key.size() != 9 || key[0] != kOrphanTag) return false;
+  *ino = GetBigEndian64(key.data() + 1);
+  return true;
+}
+
+bool ParseMoveKey(std::string_view key, uint64_t* ino) {
+  if (key.size() != 9 || key[0] != kMoveTag) return false;
   *ino = GetBigEndian64(key.data() + 1);
   return true;
 }

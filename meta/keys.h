@@ -20,6 +20,7 @@ inline constexpr char kCounterTag = 'c';  // c<name>             -> 8 bytes
 inline constexpr char kSessionTag = 's';  // s<session>          -> SessionInfo
 inline constexpr char kReplyTag = 'r';    // r<session><seq>     -> stored reply
 inline constexpr char kOrphanTag = 'o';   // o<ino>              -> "" (unlinked, still open)
+inline constexpr char kMoveTag = 'm';     // m<ino>              -> MoveRecord (rebalance_ops.cc)
 
 inline constexpr std::string_view kNextInoKey = "cnext_ino";
 inline constexpr std::string_view kNextPairKey = "cnext_pair";
@@ -45,6 +46,7 @@ std::string SessionKey(uint64_t session);
 std::string ReplyPrefix(uint64_t session);
 std::string ReplyKey(uint64_t session, uint64_t seq);
 std::string OrphanKey(uint64_t ino);
+std::string MoveKey(uint64_t ino);
 
 // Dentry value: the child's ino and mode, so ReadDir knows types cheaply.
 std::string EncodeDentry(uint64_t ino, uint32_t mode);
@@ -63,5 +65,6 @@ bool ParseFreeKey(std::string_view key, uint32_t* pair, uint64_t* dev_offset);
 bool ParsePairKey(std::string_view key, uint32_t* pair);
 bool ParseSessionKey(std::string_view key, uint64_t* session);
 bool ParseOrphanKey(std::string_view key, uint64_t* ino);
+bool ParseMoveKey(std::string_view key, uint64_t* ino);
 
 }  // namespace scalefs::meta

@@ -108,6 +108,10 @@ Status MetaStore::SetDirLayoutLocked(InodeRecord* dir, const std::string& text) 
             if (p.name() == n) id = pid;
           }
           if (id == 0) return Status::Invalid(where + ": no pair named '" + n + "'");
+          if (space_.Draining(id)) {
+            return Status::Invalid(where + ": pair '" + n +
+                                   "' is draining (scalefs pair drain): it takes no new files");
+          }
           if (!seen.insert(id).second) return Status::Invalid(where + ": pair '" + n + "' twice");
           l.add_pairs(id);
         }
@@ -134,11 +138,14 @@ Layout MetaStore::NewFileLayout(uint64_t ino, const Layout& dir) const {
   Layout l;
   l.set_unit(dir.unit() != 0 ? dir.unit() : kDefaultStripeUnit);
   std::vector<uint32_t> ids;
+  // Draining pairs take no new files (a removed one is gone from pairs_).
   for (uint32_t id : dir.pairs()) {
-    if (pairs_.count(id)) ids.push_back(id);
+    if (pairs_.count(id) && !space_.Draining(id)) ids.push_back(id);
   }
   if (ids.empty()) {
-    for (const auto& [id, p] : pairs_) ids.push_back(id);
+    for (const auto& [id, p] : pairs_) {
+      if (!space_.Draining(id)) ids.push_back(id);
+    }
   }
   if (ids.empty()) return l;
   const size_t width = dir.width() != 0 && dir.width() < ids.size() ? dir.width() : ids.size();

@@ -128,6 +128,21 @@ FsckReply MetaChecker::Check() {
         break;
       case kReplyTag:  // a session's stored replies: opaque here
         break;
+      case kMoveTag: {
+        // A move in progress, or abandoned and not freed yet: its target
+        // space is its own (meta/rebalance_ops.cc).
+        MoveRecord m;
+        if (!ParseMoveKey(key, &ino) || !m.ParseFromArray(val.data(), val.size())) {
+          problem("malformed move record");
+          break;
+        }
+        for (const MoveSpan& sp : m.spans()) {
+          dev[sp.to_pair()].push_back({sp.to_dev_offset(), sp.length(), false,
+                                       "move of inode " + std::to_string(ino)});
+        }
+        out.set_moves(out.moves() + 1);
+        break;
+      }
       default:
         problem("unknown record kind '" + std::string(1, key[0]) + "'");
     }

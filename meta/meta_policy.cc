@@ -24,6 +24,9 @@ MethodPolicy MetaPolicy() {
       {"PairList", mount | Role::kMember},
       {"PairAdd", admin},     {"Fsck", admin},         {"SessionList", admin},
       {"LockList", admin},
+      {"PairDrain", admin},   {"PairRemove", admin},   {"MoveBegin", admin},
+      {"MoveCommit", admin},  {"MoveAbandon", admin},  {"RebalanceReport", admin},
+      {"RebalanceStatus", admin}, {"RebalanceStop", admin},
       {"RequestSolo", member}, {"EndSolo", member},    {"PairState", member},
   };
   MethodPolicy policy;

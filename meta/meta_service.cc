@@ -185,6 +185,54 @@ grpc::Status MetaService::Fsck(grpc::ServerContext*, const Empty*, FsckReply* re
   return grpc::Status::OK;
 }
 
+// ---- rebalance and drain (meta/rebalance_ops.cc) ----
+
+grpc::Status MetaService::PairDrain(grpc::ServerContext*, const PairNameRequest* req, Pair* reply) {
+  Result<Pair> r = store_->PairDrain(req->name());
+  if (!r.ok()) return ToGrpc(r.status());
+  *reply = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::PairRemove(grpc::ServerContext*, const PairNameRequest* req, Empty*) {
+  return ToGrpc(store_->PairRemove(req->name()));
+}
+
+grpc::Status MetaService::MoveBegin(grpc::ServerContext*, const MoveBeginRequest* req,
+                                    MoveBeginReply* reply) {
+  return ToGrpc(store_->MoveBegin(*req, reply));
+}
+
+grpc::Status MetaService::MoveCommit(grpc::ServerContext*, const MoveCommitRequest* req,
+                                     MoveCommitReply* reply) {
+  return ToGrpc(store_->MoveCommit(*req, reply));
+}
+
+grpc::Status MetaService::MoveAbandon(grpc::ServerContext*, const MoveAbandonRequest* req, Empty*) {
+  std::vector<uint64_t> inos;
+  if (req->ino() != 0) inos.push_back(req->ino());
+  return ToGrpc(store_->AbandonMoves(inos, req->all()));
+}
+
+grpc::Status MetaService::RebalanceReport(grpc::ServerContext*, const RebalanceProgress* req,
+                                          RebalanceProgress* reply) {
+  Result<RebalanceProgress> r = store_->ReportProgress(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *reply = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::RebalanceStatus(grpc::ServerContext*, const Empty*,
+                                          RebalanceProgress* reply) {
+  *reply = store_->Progress();
+  return grpc::Status::OK;
+}
+
+grpc::Status MetaService::RebalanceStop(grpc::ServerContext*, const Empty*, Empty*) {
+  store_->RequestStop();
+  return grpc::Status::OK;
+}
+
 grpc::Status MetaService::RequestSolo(grpc::ServerContext*, const GrantRequest* req,
                                       GrantReply* reply) {
   Result<GrantReply> r = authority_.RequestSolo(*req);

@@ -45,6 +45,16 @@ class MetaService final : public Meta::Service {
   grpc::Status PairAdd(grpc::ServerContext*, const PairAddRequest*, Pair*) override;
   grpc::Status PairList(grpc::ServerContext*, const Empty*, PairListReply*) override;
   grpc::Status Fsck(grpc::ServerContext*, const Empty*, FsckReply*) override;
+  grpc::Status PairDrain(grpc::ServerContext*, const PairNameRequest*, Pair*) override;
+  grpc::Status PairRemove(grpc::ServerContext*, const PairNameRequest*, Empty*) override;
+  grpc::Status MoveBegin(grpc::ServerContext*, const MoveBeginRequest*, MoveBeginReply*) override;
+  grpc::Status MoveCommit(grpc::ServerContext*, const MoveCommitRequest*,
+                          MoveCommitReply*) override;
+  grpc::Status MoveAbandon(grpc::ServerContext*, const MoveAbandonRequest*, Empty*) override;
+  grpc::Status RebalanceReport(grpc::ServerContext*, const RebalanceProgress*,
+                               RebalanceProgress*) override;
+  grpc::Status RebalanceStatus(grpc::ServerContext*, const Empty*, RebalanceProgress*) override;
+  grpc::Status RebalanceStop(grpc::ServerContext*, const Empty*, Empty*) override;
   grpc::Status RequestSolo(grpc::ServerContext*, const GrantRequest*, GrantReply*) override;
   grpc::Status EndSolo(grpc::ServerContext*, const GrantRequest*, GrantReply*) override;
   grpc::Status PairState(grpc::ServerContext*, const PairStateRequest*, Pair*) override;

@@ -32,6 +32,10 @@ Result<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path, Chun
   if (!st.ok()) return st;
   st = store->sessions_.Load();
   if (!st.ok()) return st;
+  // A move the last meta process did not finish: its mover's copy may be
+  // half done, and nothing of it is in the file's map yet (rebalance_ops.cc).
+  st = store->AbandonMoves({}, /*all=*/true);
+  if (!st.ok()) return st;
   // Orphans whose sessions all ended before this start: nobody can reclaim
   // them. With sessions to wait for, the grace period's end collects them.
   if (!store->sessions_.InGrace()) {
@@ -94,8 +98,19 @@ Status MetaStore::Init() {
     uint64_t ino;
     if (ParseOrphanKey(it->key().ToStringView(), &ino)) orphans_.insert(ino);
   }
+  const std::string mprefix(1, kMoveTag);
+  for (it->Seek(mprefix); it->Valid() && it->key().starts_with(mprefix); it->Next()) {
+    MoveRecord m;
+    if (!m.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return Status::IoError("corrupt move record");
+    }
+    moves_[m.ino()] = m;
+  }
   if (!it->status().ok()) return FromRocks(it->status(), "scan");
-  return space_.Load(db_.get());
+  Status st = space_.Load(db_.get());
+  if (!st.ok()) return st;
+  for (const auto& [id, p] : pairs_) space_.SetDraining(id, p.draining());
+  return Status::OK();
 }
 
 Status MetaStore::ApplyLocked(Txn* txn) {

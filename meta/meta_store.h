@@ -123,6 +123,28 @@ class MetaStore {
   // Meta's own address, handed to members at join so they can ask for grants.
   void set_listen_address(std::string address) { listen_address_ = std::move(address); }
 
+  // Marks pair `name` draining: no new allocation there, layouts naming it
+  // refused; a rebalance then moves its extents off (pair_ops.cc).
+  Result<Pair> PairDrain(const std::string& name);
+  // Forgets an empty pair; Busy while it holds any block (pair_ops.cc).
+  Status PairRemove(const std::string& name);
+
+  // ---- moves of extents between pairs (rebalance_ops.cc, protocol there) ----
+  Status MoveBegin(const MoveBeginRequest& req, MoveBeginReply* reply);
+  Status MoveCommit(const MoveCommitRequest& req, MoveCommitReply* reply);
+  // Abandons the moves of `inos` (every move when `all`): their target
+  // space is freed kMoveQuarantine later.
+  Status AbandonMoves(const std::vector<uint64_t>& inos, bool all);
+  // Frees the target space of moves abandoned long enough ago (the session
+  // keeper's clock calls it every second).
+  Status ReapMoves();
+  size_t move_count();
+  // The progress a mover reports (answered with stop_requested when
+  // RequestStop was called); Busy when another mover reported recently.
+  Result<RebalanceProgress> ReportProgress(const RebalanceProgress& p);
+  RebalanceProgress Progress();
+  void RequestStop();
+
   FsckReply Fsck();
 
   SessionTable& sessions() { return sessions_; }
@@ -190,6 +212,9 @@ class MetaStore {
   // Deletes the inode with its xattrs and extents, freeing their space.
   Status DeleteInode(Txn* txn, uint64_t ino);
   Status CheckNotAncestor(Txn* txn, uint64_t dir, uint64_t start);
+  // Marks a move abandoned in txn (its space freed later, see ReapMoves).
+  void RetireMoveLocked(Txn* txn, uint64_t ino, const std::string& why);
+  Result<uint32_t> PairIdLocked(const std::string& name) const;
 
   std::unique_ptr<rocksdb::DB> db_;
   WalSyncer wal_;
@@ -205,6 +230,11 @@ class MetaStore {
   std::set<uint64_t> orphans_;            // unlinked inodes kept for their open handles
   std::map<uint64_t, uint64_t> acked_;    // session -> replies forgotten up to
   std::string listen_address_;
+  std::map<uint64_t, MoveRecord> moves_;  // by ino: begun, or abandoned and not freed yet
+  std::mutex progress_mu_;                // guards the three below
+  RebalanceProgress progress_;
+  std::chrono::steady_clock::time_point progress_at_;
+  bool stop_requested_ = false;
 };
 
 }  // namespace scalefs::meta

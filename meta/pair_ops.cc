@@ -1,5 +1,7 @@
-// The pair registry of MetaStore: pairs join (PairAdd), are listed, and
-// change state under meta's grants (UpdatePair, for PairAuthority).
+// The pair registry of MetaStore: pairs join (PairAdd), are listed, change
+// state under meta's grants (UpdatePair, for PairAuthority), are drained
+// (PairDrain: no new allocation, a rebalance moves their extents off) and
+// removed once empty (PairRemove).
 #include <glog/logging.h>
 
 #include "common/layout.h"
@@ -98,6 +100,77 @@ Result<Pair> MetaStore::PairAdd(const std::string& name, const std::string& addr
   LOG(INFO) << "added pair " << id << " " << name << " (" << address_a << ", " << address_b
             << "), " << capacity << " bytes";
   return p;
+}
+
+Result<uint32_t> MetaStore::PairIdLocked(const std::string& name) const {
+  for (const auto& [id, p] : pairs_) {
+    if (p.name() == name) return id;
+  }
+  return Status::NotFound("no pair named " + Quote(name) + " (scalefs pair list shows them)");
+}
+
+Result<Pair> MetaStore::PairDrain(const std::string& name) {
+  MutationLock l(this);
+  Result<uint32_t> id = PairIdLocked(name);
+  if (!id.ok()) return id.status();
+  Pair p = pairs_[*id];
+  if (p.draining()) return Status::Busy("pair " + Quote(name) + " is already draining");
+  uint64_t room = 0, takers = 0;
+  for (const auto& [pid, q] : pairs_) {
+    if (pid == *id || q.draining()) continue;
+    takers++;
+    room += space_.FreeBytes(pid);
+  }
+  const uint64_t used = p.capacity() - space_.FreeBytes(*id);
+  if (takers == 0) {
+    return Status::Invalid("pair " + Quote(name) +
+                           " is the last pair that takes data: add one first (scalefs pair add)");
+  }
+  if (used > room) {
+    return Status::NoSpace("pair " + Quote(name) + " holds " + std::to_string(used) +
+                           " bytes, the other pairs have " + std::to_string(room) + " free");
+  }
+  p.set_draining(true);
+  Txn txn(db_.get());
+  p.clear_free();
+  txn.batch.Put(PairKey(*id), p.SerializeAsString());
+  Status s = ApplyLocked(&txn);
+  if (!s.ok()) return s;
+  pairs_[*id] = p;
+  space_.SetDraining(*id, true);
+  LOG(INFO) << "pair " << *id << " " << name << " draining: " << used << " bytes to move off";
+  p.set_free(space_.FreeBytes(*id));
+  return p;
+}
+
+Status MetaStore::PairRemove(const std::string& name) {
+  MutationLock l(this);
+  Result<uint32_t> id = PairIdLocked(name);
+  if (!id.ok()) return id.status();
+  const Pair& p = pairs_[*id];
+  const uint64_t used = p.capacity() - space_.FreeBytes(*id);
+  if (used != 0) {
+    return Status::Busy("pair " + Quote(name) + " still holds " + std::to_string(used) +
+                        " bytes: drain it first (scalefs pair drain " + name +
+                        ", which moves its extents off)");
+  }
+  for (const auto& [ino, m] : moves_) {
+    for (const MoveSpan& sp : m.spans()) {
+      if (sp.to_pair() == *id) {
+        return Status::Busy("pair " + Quote(name) + " holds the target space of the move of " +
+                            InoStr(ino) + " (freed within 30 s of its end)");
+      }
+    }
+  }
+  Txn txn(db_.get());
+  txn.batch.Delete(PairKey(*id));
+  space_.RemovePair(*id, &txn.batch);
+  txn.space_changed = true;
+  Status s = ApplyLocked(&txn);
+  if (!s.ok()) return s;
+  LOG(INFO) << "pair " << *id << " " << name << " removed (" << p.capacity() << " bytes)";
+  pairs_.erase(*id);
+  return Status::OK();
 }
 
 std::vector<Pair> MetaStore::PairList() {

@@ -44,6 +44,9 @@ void SessionKeeper::Ended(uint64_t session, const std::vector<uint64_t>& open_in
 
 void SessionKeeper::Tick() {
   for (const SessionTable::Ended& e : store_->sessions().Expire()) Ended(e.session, e.inos);
+  // The target space of abandoned moves, once quarantined long enough.
+  Status r = store_->ReapMoves();
+  if (!r.ok()) LOG(ERROR) << "freeing the space of abandoned moves: " << r.ToString();
   if (grace_ && !store_->sessions().InGrace()) {
     grace_ = false;
     locks_->set_grace(false);

@@ -151,7 +151,38 @@ Status SessionTable::AddOpen(uint64_t session, uint64_t ino) {
   if (it == sessions_.end()) return Status::NotFound("no session " + std::to_string(session));
   it->second.opens.insert(ino);
   open_by_ino_[ino].insert(session);
+  if (moving_.erase(ino) != 0) {
+    moves_cancelled_++;
+    LOG(INFO) << "move of inode " << ino << " cancelled: session " << session << " opened it";
+  }
   return Status::OK();
+}
+
+bool SessionTable::BeginMove(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  if (open_by_ino_.count(ino) != 0) return false;
+  return moving_.insert(ino).second;
+}
+
+Status SessionTable::CommitMove(uint64_t ino, const std::function<Status()>& apply) {
+  std::lock_guard lock(mu_);
+  if (moving_.count(ino) == 0 || open_by_ino_.count(ino) != 0) {
+    moving_.erase(ino);
+    return Status::Busy("inode " + std::to_string(ino) + " was opened during its move");
+  }
+  Status s = apply();
+  moving_.erase(ino);
+  return s;
+}
+
+void SessionTable::EndMove(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  moving_.erase(ino);
+}
+
+uint64_t SessionTable::moves_cancelled() const {
+  std::lock_guard lock(mu_);
+  return moves_cancelled_;
 }
 
 bool SessionTable::DropOpen(uint64_t session, uint64_t ino) {

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -50,10 +51,25 @@ class SessionTable {
   Result<std::vector<uint64_t>> Close(uint64_t session);
 
   // `session` holds `ino` open. NotFound when the session is unknown.
+  // An open of a file being moved cancels the move (see BeginMove).
   Status AddOpen(uint64_t session, uint64_t ino);
   // Ends that open; true when no session holds `ino` open any more.
   bool DropOpen(uint64_t session, uint64_t ino);
   bool IsOpen(uint64_t ino) const;
+
+  // The gate of a move (the protocol is in meta/rebalance_ops.cc): a file is
+  // moved only while no session holds it open. BeginMove is false when one
+  // does (or the file is moving already); from then on an open of the file
+  // (AddOpen, also a reclaim) cancels the move, so an opener never waits and
+  // never gets a map that is about to change. CommitMove runs `apply` (the
+  // switch batch) only if the move is still uncancelled, under this table's
+  // mutex: an open either comes before it (and cancels the move) or reads
+  // the map after the switch. Busy when cancelled. EndMove forgets a move
+  // (abandoned).
+  bool BeginMove(uint64_t ino);
+  Status CommitMove(uint64_t ino, const std::function<Status()>& apply);
+  void EndMove(uint64_t ino);
+  uint64_t moves_cancelled() const;
 
   // Removes the sessions whose lease ran out and returns them with the
   // inodes they had open. Time meta itself stood still (SIGSTOP, a stalled
@@ -95,6 +111,8 @@ class SessionTable {
   std::condition_variable events_cv_;
   std::map<uint64_t, Session> sessions_;
   std::map<uint64_t, std::set<uint64_t>> open_by_ino_;  // ino -> sessions
+  std::set<uint64_t> moving_;  // files being moved whose move no open cancelled
+  uint64_t moves_cancelled_ = 0;
   uint64_t next_session_ = 1;
   Clock::time_point last_expire_;
 };

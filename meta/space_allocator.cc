@@ -68,6 +68,9 @@ Result<std::vector<SpaceAllocator::Run>> SpaceAllocator::Allocate(
   auto pit = pairs_.find(pair);
   if (pit == pairs_.end()) return Status::Invalid("no pair " + std::to_string(pair));
   PairSpace& ps = pit->second;
+  if (draining_.count(pair)) {
+    return Status::NoSpace("pair " + std::to_string(pair) + " is draining");
+  }
   if (bytes % kBlockSize != 0) return Status::Invalid("allocation not block aligned");
   if (ps.free < bytes) {
     return Status::NoSpace("pair " + std::to_string(pair) + " has " + std::to_string(ps.free) +
@@ -145,6 +148,27 @@ void SpaceAllocator::Free(uint32_t pair, uint64_t dev_offset, uint64_t length,
 uint64_t SpaceAllocator::FreeBytes(uint32_t pair) const {
   auto it = pairs_.find(pair);
   return it == pairs_.end() ? 0 : it->second.free;
+}
+
+void SpaceAllocator::SetDraining(uint32_t pair, bool draining) {
+  if (draining) {
+    draining_.insert(pair);
+  } else {
+    draining_.erase(pair);
+  }
+}
+
+uint64_t SpaceAllocator::Allocatable(uint32_t pair) const {
+  if (draining_.count(pair)) return 0;
+  return FreeBytes(pair);
+}
+
+void SpaceAllocator::RemovePair(uint32_t pair, rocksdb::WriteBatch* batch) {
+  auto it = pairs_.find(pair);
+  if (it == pairs_.end()) return;
+  for (const auto& [off, len] : it->second.ranges) batch->Delete(FreeKey(pair, off));
+  pairs_.erase(it);
+  draining_.erase(pair);
 }
 
 std::vector<SpaceAllocator::Run> SpaceAllocator::FreeRanges(uint32_t pair) const {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <vector>
 
 #include <rocksdb/db.h>
@@ -40,6 +41,16 @@ class SpaceAllocator {
   void Free(uint32_t pair, uint64_t dev_offset, uint64_t length, rocksdb::WriteBatch* batch);
 
   uint64_t FreeBytes(uint32_t pair) const;
+  // A draining pair (scalefs pair drain) takes no new allocation: Allocate
+  // refuses it with ENOSPC and Allocatable says 0, so placement spills to
+  // the other pairs; its free space still counts in FreeBytes (and df).
+  void SetDraining(uint32_t pair, bool draining);
+  bool Draining(uint32_t pair) const { return draining_.count(pair) != 0; }
+  // What Allocate may take from `pair`: 0 for a draining or unknown pair.
+  uint64_t Allocatable(uint32_t pair) const;
+  // Forgets an empty pair (all of its capacity free), deleting its free
+  // ranges in `batch` (scalefs pair remove).
+  void RemovePair(uint32_t pair, rocksdb::WriteBatch* batch);
   // The free ranges of a pair, for tests and the checker's reports.
   std::vector<Run> FreeRanges(uint32_t pair) const;
 
@@ -53,6 +64,7 @@ class SpaceAllocator {
             uint64_t off, uint64_t len, rocksdb::WriteBatch* batch);
 
   std::map<uint32_t, PairSpace> pairs_;
+  std::set<uint32_t> draining_;  // in memory: the pair records say it
 };
 
 }  // namespace scalefs::meta

@@ -287,7 +287,8 @@ Status Cluster::Start() {
     Status s = StartDaemon(name);
     if (!s.ok()) return s;
   }
-  for (int p = 0; p < options_.pairs; ++p) {
+  const int registered = options_.registered_pairs < 0 ? options_.pairs : options_.registered_pairs;
+  for (int p = 0; p < registered; ++p) {
     std::string out;
     int rc = Cli({"pair", "add", "pair" + std::to_string(p), MemberAddress(p, 0), MemberAddress(p, 1)},
                  &out);

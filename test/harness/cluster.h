@@ -28,6 +28,9 @@ struct ClusterOptions {
   // Per pair, overriding device_size where given (and non-zero).
   std::vector<uint64_t> pair_device_sizes;
   bool mount = true;
+  // How many of the pairs Start registers with meta (-1: all). The members
+  // of the others run, for a test to `scalefs pair add` them later.
+  int registered_pairs = -1;
   std::vector<std::string> mount_options;  // extra -o options
   std::vector<std::string> chunk_flags;    // extra scalefs-chunk flags, e.g. --peer_timeout_ms=1000
   std::vector<std::string> meta_flags;     // extra scalefs-meta flags, e.g. --session_timeout_s=3

@@ -35,7 +35,9 @@ const std::map<std::string, std::set<std::string>>& Expected() {
       e[std::string("/scalefs.meta.Meta/") + n] = mount;
     }
     e["/scalefs.meta.Meta/PairList"] = {"client", "admin", "member"};
-    for (const char* n : {"PairAdd", "Fsck", "SessionList", "LockList"}) {
+    for (const char* n : {"PairAdd", "Fsck", "SessionList", "LockList", "PairDrain", "PairRemove",
+                          "MoveBegin", "MoveCommit", "MoveAbandon", "RebalanceReport",
+                          "RebalanceStatus", "RebalanceStop"}) {
       e[std::string("/scalefs.meta.Meta/") + n] = {"admin"};
     }
     for (const char* n : {"RequestSolo", "EndSolo", "PairState"}) {
@@ -43,7 +45,8 @@ const std::map<std::string, std::set<std::string>>& Expected() {
     }
     const std::string c = "/scalefs.chunk.Chunk/";
     e[c + "Read"] = {"client", "member", "admin"};
-    e[c + "Write"] = e[c + "WriteBatch"] = e[c + "Flush"] = {"client", "member"};
+    // Admins write for scalefs rebalance, which copies extents between pairs.
+    e[c + "Write"] = e[c + "WriteBatch"] = e[c + "Flush"] = {"client", "member", "admin"};
     e[c + "Replicate"] = e[c + "SyncState"] = {"member"};
     e[c + "Join"] = {"meta", "member"};
     e[c + "Info"] = {"meta", "member", "admin"};
