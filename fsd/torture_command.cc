@@ -202,7 +202,12 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
   double next_progress = start + 10;
   while (left > 0) {
     int status = 0;
-    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    // Our own children only: the fault injector's commands (system) are
+    // children of this process too, and must be left to it.
+    pid_t pid = 0;
+    for (int k = 0; k < o.procs && pid <= 0; ++k) {
+      if (!done[k]) pid = waitpid(children[k].pid, &status, WNOHANG);
+    }
     if (pid > 0) {
       for (int k = 0; k < o.procs; ++k) {
         if (children[k].pid != pid) continue;
@@ -243,7 +248,8 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
         kill(children[k].pid, SIGKILL);
       }
       shared->stop.store(1);
-      while (waitpid(-1, nullptr, 0) > 0) {
+      for (int k = 0; k < o.procs; ++k) {
+        if (!done[k]) waitpid(children[k].pid, nullptr, 0);
       }
       break;
     }
