@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -40,13 +41,54 @@ int RunShell(const std::string& command, std::string* out) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
 }
 
+// The first port of a slice of 10000-19999 this process holds alone. ctest
+// runs test binaries side by side, and a port one process probed free could
+// be taken by another's daemon before its own bound it. The slice is claimed
+// by an flock on a file held open for the process's life (not inherited by
+// the daemons it starts); 0 when every slice is taken: the kernel chooses.
+static int PortSliceBase() {
+  static const int base = [] {
+    const std::string dir = "/tmp/scalefs-test-ports";
+    mkdir(dir.c_str(), 0755);
+    for (int k = 0; k < 20; ++k) {
+      const std::string path = dir + "/slice-" + std::to_string(k);
+      int fd = open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+      if (fd < 0) continue;
+      if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 10000 + 500 * k;
+      close(fd);
+    }
+    return 0;
+  }();
+  return base;
+}
+
+static bool PortBindable(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
 int FreePort() {
-  // The kernel may hand the same free port out twice once the probe socket
-  // is closed (a CI run got one port for both members of a pair): never
-  // give a port this process gave before.
+  // Never give a port this process gave before: a daemon may not have bound
+  // it yet (with the kernel's choice, a CI run got one port for both members
+  // of a pair).
   static std::mutex mu;
   static std::set<int> given;
+  static int next = 0;
   std::lock_guard<std::mutex> l(mu);
+  if (const int base = PortSliceBase(); base != 0) {
+    for (int tries = 0; tries < 500; ++tries) {
+      const int port = base + next;
+      next = (next + 1) % 500;
+      if (next == 0) given.clear();  // wrapped: the early clusters are long gone
+      if (given.insert(port).second && PortBindable(port)) return port;
+    }
+  }
   for (;;) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
