@@ -135,7 +135,8 @@ Status CheckedDevice::Write(uint64_t offset, std::string_view data,
 }
 
 Result<std::vector<CheckedDevice::BlockCheck>> CheckedDevice::Check(uint64_t offset,
-                                                                    uint64_t length) const {
+                                                                    uint64_t length,
+                                                                    bool written_only) const {
   if (offset % kBlockSize != 0 || offset + length < offset || offset + length > device_->size()) {
     return Status::Range("checksum range [" + std::to_string(offset) + ", +" +
                          std::to_string(length) + ") not block aligned inside the device of " +
@@ -154,15 +155,28 @@ Result<std::vector<CheckedDevice::BlockCheck>> CheckedDevice::Check(uint64_t off
     const uint64_t n = std::min(kMaxIoSize, offset + length - pos);
     std::vector<ChecksumStore::Slots> before;
     for (uint64_t b = 0; b < n; b += kBlockSize) before.push_back(store_->Get((pos + b) / kBlockSize));
-    Status s = device_->Read(pos, n, &buf);
-    if (!s.ok()) return s;
-    for (uint64_t b = 0; b < n; b += kBlockSize) {
-      const uint32_t crc = Crc32c(std::string_view(buf).substr(b, std::min(kBlockSize, n - b)));
-      const ChecksumStore::Slots now = store_->Get((pos + b) / kBlockSize);
-      chunk::BlockState v = Verdict(before[b / kBlockSize], crc);
-      if (v == chunk::BAD) v = Verdict(now, crc);
-      const uint32_t stored = now.none() && before[b / kBlockSize].none() ? 0 : now.a;
-      out.push_back({v, v == chunk::BAD ? stored : crc});
+    auto skipped = [&](uint64_t b) { return written_only && before[b / kBlockSize].none(); };
+    // Runs of blocks to read: every block, or only those with a checksum.
+    for (uint64_t run = 0; run < n;) {
+      if (skipped(run)) {
+        out.push_back({chunk::UNCHECKED, 0});
+        run += kBlockSize;
+        continue;
+      }
+      uint64_t run_end = run;
+      while (run_end < n && !skipped(run_end)) run_end = std::min(n, run_end + kBlockSize);
+      Status s = device_->Read(pos + run, run_end - run, &buf);
+      if (!s.ok()) return s;
+      for (uint64_t b = run; b < run_end; b += kBlockSize) {
+        const uint32_t crc =
+            Crc32c(std::string_view(buf).substr(b - run, std::min(kBlockSize, run_end - b)));
+        const ChecksumStore::Slots now = store_->Get((pos + b) / kBlockSize);
+        chunk::BlockState v = Verdict(before[b / kBlockSize], crc);
+        if (v == chunk::BAD) v = Verdict(now, crc);
+        const uint32_t stored = now.none() && before[b / kBlockSize].none() ? 0 : now.a;
+        out.push_back({v, v == chunk::BAD ? stored : crc});
+      }
+      run = run_end;
     }
     pos += n;
   }

@@ -71,12 +71,15 @@ class CheckedDevice {
   Status Write(uint64_t offset, std::string_view data);
 
   // Per 4 KiB block of [offset, offset+length) (whole blocks): its state and
-  // checksum (the stored one; for an unchecked block the data's own).
+  // checksum (the stored one; for an unchecked block the data's own). With
+  // `written_only`, a block without a stored checksum is not read: it is
+  // {UNCHECKED, 0}.
   struct BlockCheck {
     chunk::BlockState state;
     uint32_t crc32c;
   };
-  Result<std::vector<BlockCheck>> Check(uint64_t offset, uint64_t length) const;
+  Result<std::vector<BlockCheck>> Check(uint64_t offset, uint64_t length,
+                                        bool written_only = false) const;
 
   // The data and the checksums survive a crash of the host.
   Status Sync();

@@ -107,7 +107,7 @@ grpc::Status ChunkService::Checksum(grpc::ServerContext*, const chunk::ChecksumR
       return ToGrpc(Status::Invalid("stored checksums are per 4096-byte block, not " +
                                     std::to_string(block_size)));
     }
-    auto checks = device_->Check(req->offset(), req->length());
+    auto checks = device_->Check(req->offset(), req->length(), req->written_only());
     if (!checks.ok()) return ToGrpc(checks.status());
     for (const CheckedDevice::BlockCheck& c : *checks) {
       reply->add_state(c.state);

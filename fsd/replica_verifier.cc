@@ -31,6 +31,7 @@ Status ReplicaVerifier::Compare(uint64_t offset, uint64_t length, RangeSet* out,
   req.set_length(length);
   req.set_block_size(options_.block_size);
   req.set_stored(true);
+  req.set_written_only(options_.written_only);
   auto ask = [&](int member) -> Result<chunk::ChecksumReply> {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +

@@ -28,6 +28,9 @@ struct VerifyOptions {
   std::vector<int> recheck_delays_ms = {20, 100, 300, 1000};
   int rpc_timeout_ms = 120000;
   uint64_t rate = 0;  // bytes/s both members read for the first pass; 0 = unlimited
+  // Members read only the blocks that have a checksum (scrub); verify reads
+  // every block, also data older than checksums.
+  bool written_only = false;
 };
 
 // Indexes of the entries that differ (missing entries on one side differ).

@@ -258,6 +258,7 @@ int RunVerify(const std::vector<std::string>& args, const std::string& meta_flag
 
 int RunScrub(const std::vector<std::string>& args, const std::string& meta_flag) {
   VerifyOptions options;
+  options.written_only = true;
   std::string pair_arg;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];

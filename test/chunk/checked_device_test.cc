@@ -75,6 +75,29 @@ TEST_F(CheckedDeviceTest, ReadsBackWhatItWroteAndUnwrittenBlocksAreUnchecked) {
   EXPECT_TRUE(dev_->Read(0, kBlockSize, &out).ok());
 }
 
+// Scrub's form: only blocks with a checksum are read. Bytes put behind the
+// checksums' back into a block never written show they were not looked at.
+TEST_F(CheckedDeviceTest, AWrittenOnlyCheckReadsOnlyBlocksWithAChecksum) {
+  ASSERT_TRUE(dev_->Write(2 * kBlockSize, std::string(2 * kBlockSize, 'w')).ok());
+  ASSERT_TRUE(dev_->Write(9 * kBlockSize + 100, "partial").ok());
+  Scribble(5 * kBlockSize, "never written through the device");
+  Scribble(3 * kBlockSize + 7, "\x01");  // damage in a written block
+  auto all = dev_->Check(0, 16 * kBlockSize);
+  auto written = dev_->Check(0, 16 * kBlockSize, /*written_only=*/true);
+  ASSERT_TRUE(all.ok() && written.ok());
+  ASSERT_EQ(written->size(), 16u);
+  EXPECT_NE((*all)[5].crc32c, 0u) << "a full check reads every block";
+  for (int b = 0; b < 16; ++b) {
+    const chunk::BlockState want = b == 2 || b == 9 ? chunk::GOOD : b == 3 ? chunk::BAD : chunk::UNCHECKED;
+    EXPECT_EQ((*written)[b].state, want) << "block " << b;
+    if (want == chunk::UNCHECKED) {
+      EXPECT_EQ((*written)[b].crc32c, 0u) << "block " << b << " was read";
+    } else {
+      EXPECT_EQ((*written)[b].crc32c, (*all)[b].crc32c) << "block " << b;
+    }
+  }
+}
+
 TEST_F(CheckedDeviceTest, AFlippedBitFailsTheReadNamingTheBlock) {
   ASSERT_TRUE(dev_->Write(0, std::string(64 << 10, 'b')).ok());
   Scribble(5 * kBlockSize + 17, "\x01");
