@@ -22,6 +22,7 @@
 
 #include "common/layout.h"
 #include "common/rpc_channel.h"
+#include "test/harness/spawner.h"
 
 namespace scalefs::test {
 
@@ -137,11 +138,12 @@ Cluster::~Cluster() {
   for (const std::string& dir : mounts_) {
     if (IsMounted(dir)) RunShell("fusermount3 -uz " + dir);
   }
-  for (auto& [name, pid] : pids_) {
-    if (pid > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
+  for (auto& [name, p] : pids_) {
+    if (p.pid > 0) {
+      kill(p.pid, SIGKILL);
+      WaitSpawned(p.pidfd, -1);
     }
+    if (p.pidfd >= 0) close(p.pidfd);
   }
   if (std::getenv("SCALEFS_KEEP_TEST_STATE") == nullptr) {
     std::error_code ec;
@@ -224,23 +226,11 @@ std::vector<std::string> Cluster::DaemonArgv(const std::string& name) {
 
 Status Cluster::StartProcess(const std::string& name, const std::vector<std::string>& argv) {
   if (argv.empty()) return Status::Invalid("no daemon named " + name);
-  const std::string log = StderrPath(name);
-  pid_t pid = fork();
-  if (pid < 0) return Status::FromErrno(errno, "fork");
-  if (pid == 0) {
-    setpgid(0, 0);
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    int null = open("/dev/null", O_RDONLY);
-    dup2(null, 0);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  pids_[name] = pid;
+  auto spawned = Spawn(argv, StderrPath(name));
+  if (!spawned.ok()) return spawned.status();
+  Spawned& old = pids_[name];
+  if (old.pidfd >= 0) close(old.pidfd);
+  old = *spawned;
   return Status::OK();
 }
 
@@ -266,20 +256,20 @@ Status Cluster::StartDaemon(const std::string& name) {
 
 void Cluster::Signal(const std::string& name, int sig) {
   auto it = pids_.find(name);
-  if (it != pids_.end() && it->second > 0) kill(it->second, sig);
+  if (it != pids_.end() && it->second.pid > 0) kill(it->second.pid, sig);
 }
 
 void Cluster::WaitExit(const std::string& name) {
   auto it = pids_.find(name);
-  if (it == pids_.end() || it->second <= 0) return;
-  waitpid(it->second, nullptr, 0);
-  it->second = -1;
+  if (it == pids_.end() || it->second.pid <= 0) return;
+  WaitSpawned(it->second.pidfd, -1);
+  it->second.pid = -1;
 }
 
 bool Cluster::Running(const std::string& name) const {
   auto it = pids_.find(name);
-  if (it == pids_.end() || it->second <= 0) return false;
-  return waitpid(it->second, nullptr, WNOHANG) == 0;
+  if (it == pids_.end() || it->second.pid <= 0) return false;
+  return !WaitSpawned(it->second.pidfd, 0);
 }
 
 std::vector<std::string> Cluster::TlsFlags(const std::string& name) const {
@@ -384,9 +374,9 @@ Status Cluster::UnmountAt(const std::string& dir, const std::string& client_name
     RunShell("fusermount3 -uz " + dir);
   }
   auto it = pids_.find(client_name);
-  if (it != pids_.end() && it->second > 0) {
+  if (it != pids_.end() && it->second.pid > 0) {
     for (int i = 0; i < 200 && Running(client_name); ++i) std::this_thread::sleep_for(50ms);
-    if (Running(client_name)) kill(it->second, SIGKILL);
+    if (Running(client_name)) kill(it->second.pid, SIGKILL);
     WaitExit(client_name);
   }
   if (IsMounted(dir)) return Status::Busy("still mounted: " + dir + ": " + out);

@@ -17,6 +17,7 @@
 
 #include "common/rpc_security.h"
 #include "common/status.h"
+#include "test/harness/spawner.h"
 #include "proto/chunk.grpc.pb.h"
 #include "proto/meta.grpc.pb.h"
 
@@ -121,7 +122,7 @@ class Cluster {
   ClusterOptions options_;
   std::string dir_, mnt_, meta_addr_;
   std::vector<int> member_ports_;
-  std::map<std::string, pid_t> pids_;
+  std::map<std::string, Spawned> pids_;  // by name; pid -1 once waited for
   std::map<std::string, int> metrics_ports_;
   std::set<std::string> mounts_;  // mounted by MountAt and not unmounted yet
 };
