@@ -46,7 +46,8 @@ EarlyRead::EarlyRead(uint64_t ino, LookupCache::ListedFile listed, MetaClient* m
     // unwritten blocks and member failover, without touching the shared one.
     OpenFile file(ino, meta, chunks);
     const uint64_t size = map.attr().size();
-    file.Refresh(map.attr(), &map, RoundUp(size, kBlockSize), epoch);
+    // A private file never commits: only this client's allocations count.
+    file.Refresh(map.attr(), &map, RoundUp(size, kBlockSize), {epoch, 0});
     std::string out;
     Status s = file.Read(0, size, &out);
     if (!s.ok()) return s;

@@ -95,7 +95,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // open somewhere).
   const bool first = !self->files().Find(ino);
   std::shared_ptr<OpenFile> file = self->files().Acquire(ino);
-  const uint64_t epoch = AllocationEpoch();
+  const MapStamp stamp = file->Stamp();
   auto r = self->meta()->GetExtents(ino, 0, kOpenExtentWindow, self->session_id(),
                                     OpenAccess(fi->flags));
   if (r.ok() && S_ISDIR(r->attr().mode())) r = Status::IsDir("open of directory");
@@ -105,7 +105,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     self->ReturnEarly(reserved);
     return ReplyError(req, r.status());
   }
-  file->Refresh(r->attr(), &r.value(), kOpenExtentWindow, epoch);
+  file->Refresh(r->attr(), &r.value(), kOpenExtentWindow, stamp);
   auto* h = new FileHandle(std::move(file), writer);
   if (early) {
     // Every change of this client marks the lookup cache before it counts in

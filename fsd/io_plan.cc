@@ -28,6 +28,28 @@ void ExtentCache::Insert(const std::vector<ExtentRecord>& records, uint64_t offs
   known_.Add(offset, length);
 }
 
+void ExtentCache::MarkWritten(uint64_t offset, uint64_t length) {
+  const uint64_t end = offset + length;
+  std::vector<ExtentRecord> touched;
+  auto it = records_.upper_bound(offset);
+  if (it != records_.begin() && std::prev(it)->second.end() > offset) --it;
+  for (; it != records_.end() && it->first < end; ++it) {
+    if (!it->second.written) touched.push_back(it->second);
+  }
+  // Split at the range's ends, as meta's commit does.
+  for (const ExtentRecord& r : touched) {
+    records_.erase(r.file_offset);
+    const uint64_t ws = std::max(r.file_offset, offset), we = std::min(r.end(), end);
+    if (r.file_offset < ws) {
+      records_[r.file_offset] = {r.file_offset, ws - r.file_offset, r.pair, r.dev_offset, false};
+    }
+    records_[ws] = {ws, we - ws, r.pair, r.dev_offset + (ws - r.file_offset), true};
+    if (we < r.end()) {
+      records_[we] = {we, r.end() - we, r.pair, r.dev_offset + (we - r.file_offset), false};
+    }
+  }
+}
+
 void ExtentCache::Clear() {
   records_.clear();
   known_.Clear();

@@ -46,6 +46,9 @@ class ExtentCache {
   std::vector<ByteSpan> Unknown(uint64_t offset, uint64_t length) const {
     return known_.Missing(offset, length);
   }
+  // What meta does to its map at a commit of [offset, offset+length)
+  // (block aligned): the cached unwritten records there become written.
+  void MarkWritten(uint64_t offset, uint64_t length);
   // True when every byte of the range lies in a cached extent.
   bool Allocated(uint64_t offset, uint64_t length) const;
   std::vector<MappedPiece> Map(uint64_t offset, uint64_t length) const;
@@ -91,7 +94,8 @@ struct ReadPiece {
 
 // Plans a read of [offset, offset+length) (already clipped to the size):
 // holes and unwritten extents read as zeros unless this client wrote them
-// (`local_written`, block granular).
+// and has not committed them yet (`local_written`, block granular; the
+// cache marks committed blocks written).
 std::vector<ReadPiece> PlanRead(uint64_t offset, uint64_t length,
                                 const std::vector<MappedPiece>& map,
                                 const RangeSet& local_written);

@@ -58,15 +58,18 @@ std::vector<ExtentRecord> ToRecords(const meta::ExtentsReply& rep) {
 OpenFile::OpenFile(uint64_t ino, MetaClient* meta, ChunkPool* pool, WorkerPool* behind)
     : ino_(ino), meta_(meta), pool_(pool), behind_pool_(behind) {}
 
+MapStamp OpenFile::Stamp() const { return {AllocationEpoch(), commits_.load()}; }
+
 void OpenFile::Refresh(const meta::Attr& attr, const meta::ExtentsReply* extents,
-                       uint64_t window, uint64_t epoch) {
+                       uint64_t window, MapStamp stamp) {
   std::unique_lock io(io_mu_);
   std::lock_guard lock(mu_);
   cache_.Clear();
   TakeMetaSizeLocked(attr);
-  // Writers hold io_mu_ across Allocate and bump the epoch after it: an
-  // unchanged epoch means no allocation of ours may be missing from the map.
-  if (extents != nullptr && window != 0 && epoch == AllocationEpoch()) {
+  // Writers hold io_mu_ across Allocate and bump the epoch after it, and a
+  // commit counts before it returns: an unchanged stamp means no allocation
+  // or commit of ours may be missing from the map.
+  if (extents != nullptr && window != 0 && stamp == Stamp()) {
     cache_.Insert(ToRecords(*extents), 0, window);
   }
 }
@@ -90,14 +93,14 @@ bool OpenFile::OwnsUnwrittenTailLocked(uint64_t offset, uint64_t length) const {
     // A sequential writer's usual case, all of it allocated ahead: one lookup.
     if (from >= end || ahead_.Contains(from, end - from)) continue;
     for (uint64_t b = from; b < end; b += kBlockSize) {
-      if (!ahead_.Contains(b, kBlockSize) && !local_written_.Contains(b, kBlockSize)) return false;
+      if (!ahead_.Contains(b, kBlockSize) && !pending_.Contains(b, kBlockSize)) return false;
     }
   }
   return true;
 }
 
 bool OpenFile::BlockWrittenLocked(uint64_t block, const ExtentRecord& ext) const {
-  return ext.written || local_written_.Contains(block, kBlockSize);
+  return ext.written || pending_.Contains(block, kBlockSize);
 }
 
 void OpenFile::TakeMetaSizeLocked(const meta::Attr& attr) {
@@ -146,7 +149,7 @@ Status OpenFile::Read(uint64_t offset, uint64_t size, std::string* out) {
   std::vector<ReadPiece> plan;
   {
     std::lock_guard lock(mu_);
-    plan = PlanRead(offset, size, cache_.Map(offset, size), local_written_);
+    plan = PlanRead(offset, size, cache_.Map(offset, size), pending_);
   }
   if (plan.size() == 1 && !plan[0].zeros && plan[0].buf_offset == 0 && plan[0].length == size &&
       size <= kMaxIoSize) {
@@ -259,7 +262,6 @@ Status OpenFile::Write(uint64_t offset, std::string_view data, bool through) {
     for (const WritePiece& p : pieces) {
       const uint64_t b = RoundDown(p.file_offset, kBlockSize);
       const uint64_t e = RoundUp(p.file_offset + p.length(), kBlockSize);
-      local_written_.Add(b, e - b);
       pending_.Add(b, e - b);
       ahead_.Remove(b, e - b);
       touched_pairs_.insert(p.pair);
@@ -340,7 +342,6 @@ Status OpenFile::DrainBehind() {
     std::lock_guard lock(mu_);
     for (const ByteSpan& f : failed.Spans()) {
       pending_.Remove(f.offset, f.length);
-      local_written_.Remove(f.offset, f.length);
     }
   }
   return s;
@@ -400,6 +401,9 @@ Status OpenFile::CommitLocked(Trim trim) {
   }
   if (!rep.ok()) return rep.status();
   std::lock_guard lock(mu_);
+  // Meta marked them written: so does the cache, and they leave pending_.
+  for (const ByteSpan& s : pending_.Spans()) cache_.MarkWritten(s.offset, s.length);
+  if (!pending_.empty()) commits_.fetch_add(1);
   pending_.Clear();
   local_size_ = 0;
   TakeMetaSizeLocked(rep->attr());
@@ -500,7 +504,6 @@ Result<meta::AttrReply> OpenFile::Truncate(const meta::SetAttrRequest& req) {
     alloc_shared_ = false;
   }
   if (!rep.ok()) return rep;
-  local_written_.Remove(keep, std::numeric_limits<uint64_t>::max() - keep);
   TakeMetaSizeLocked(rep->attr());
   local_size_ = 0;
   return rep;

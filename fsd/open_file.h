@@ -30,6 +30,14 @@ inline constexpr uint64_t kCommitThreshold = 64 << 20;
 // Buffered writes of one file in flight at most (write-behind, see Write).
 inline constexpr uint64_t kWriteBehindBytes = 8 << 20;
 
+// What this client had changed of a file's map when a map was fetched: its
+// allocation changes (all files) and the file's commits.
+struct MapStamp {
+  uint64_t allocations = 0;
+  uint64_t commits = 0;
+  bool operator==(const MapStamp&) const = default;
+};
+
 class OpenFile : public std::enable_shared_from_this<OpenFile> {
  public:
   // `behind` runs the write-behind transfers; null writes everything through.
@@ -37,12 +45,12 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
 
   uint64_t ino() const { return ino_; }
 
+  MapStamp Stamp() const;
   // Close-to-open: forget the cached extent map, take meta's current attr.
-  // `extents` (meta's map of [0, window) with the attr, fetched when the
-  // allocation epoch was `epoch`) seeds the cache unless this client changed
-  // allocations since.
+  // `extents` (meta's map of [0, window) with the attr, fetched at `stamp`)
+  // seeds the cache unless this client changed the map since.
   void Refresh(const meta::Attr& attr, const meta::ExtentsReply* extents = nullptr,
-               uint64_t window = 0, uint64_t epoch = 0);
+               uint64_t window = 0, MapStamp stamp = {});
   // Fills `out` with the bytes of [offset, offset+size) clipped to the size.
   Status Read(uint64_t offset, uint64_t size, std::string* out);
   // With `through`, the data is on both members of its pair when this
@@ -114,9 +122,14 @@ class OpenFile : public std::enable_shared_from_this<OpenFile> {
   std::shared_mutex io_mu_;
   // Guards the fields below for short sections (readers fill the cache).
   mutable std::mutex mu_;
+  // Meta's map as far as fetched, with this client's commits applied as
+  // meta applies them; with pending_ it says which blocks hold data. (A set
+  // of every block this client ever wrote kept naming blocks another
+  // client's truncate had freed: a new block there was not zero padded and
+  // showed what the space held before.)
   ExtentCache cache_;
-  RangeSet local_written_;   // blocks this client wrote (committed or not)
   RangeSet pending_;         // blocks written and not committed
+  std::atomic<uint64_t> commits_{0};  // commits that marked blocks written
   std::set<uint32_t> touched_pairs_;  // written to since the last Sync
   RangeSet ahead_;           // allocated ahead of a sequential writer, not written yet
   // The file's alloc_gen after this client's last allocation change (0: none

@@ -11,11 +11,38 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "fsd/torture_worker.h"
 
 namespace scalefs::torture {
+
+namespace {
+// The file's last changes, oldest first, each with the process that made
+// it: who left what a holder found wrong.
+std::string SharedChanges(const SharedFileState& state) {
+  std::string out = "  its last changes (version: process, operation, UTC):";
+  for (uint64_t v = state.version > kSharedChangesKept ? state.version - kSharedChangesKept + 1 : 1;
+       v <= state.version; ++v) {
+    const SharedChange& c = state.changes[v % kSharedChangesKept];
+    if (c.version != v) continue;
+    const time_t secs = static_cast<time_t>(c.wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%H:%M:%S", &tm);
+    char line[200];
+    snprintf(line, sizeof line, "\n    %llu: process %d #%llu %s.%03lld %s",
+             static_cast<unsigned long long>(v), c.proc, static_cast<unsigned long long>(c.op),
+             when, static_cast<long long>(c.wall_ms % 1000), c.what);
+    out += line;
+  }
+  return out;
+}
+}  // namespace
 
 namespace {
 void OnAlarm(int) {}  // only interrupts a lock wait (EINTR)
@@ -114,7 +141,7 @@ Status TortureWorker::OpLockedSection() {
   if (!diff.empty()) {
     return leave(Fail("locked-content", "shared/s" + std::to_string(index) + " under " + kind +
                                             " (version " + std::to_string(state.version) +
-                                            "): " + diff));
+                                            "): " + diff + "\n" + SharedChanges(state)));
   }
   if (static_cast<uint64_t>(st.st_size) != state.size) {
     return leave(Fail("locked-size", "shared/s" + std::to_string(index) + " under " + kind +
@@ -146,6 +173,17 @@ Status TortureWorker::OpLockedSection() {
   }
   if (err == 0 && sync) err = fsync(fd) == 0 ? 0 : errno;
   state.version++;
+  {
+    SharedChange& c = state.changes[state.version % kSharedChangesKept];
+    c.version = state.version;
+    c.proc = proc_;
+    c.op = ops_;
+    c.wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    snprintf(c.what, sizeof c.what, "%s%s%s (size %u)", what.c_str(), sync ? ", fsync" : "",
+             unlock_by_close ? ", close" : ", unlock, close", state.size);
+  }
   history_.End(what + (sync ? ", fsync" : "") + (unlock_by_close ? ", close" : ", unlock, close"));
   if (err != 0) return leave(ExpectErrno("shared-write", what, 0, err));
   shared_->procs[proc_].locked_sections.fetch_add(1, std::memory_order_relaxed);

@@ -33,6 +33,16 @@ inline constexpr uint64_t kMaxFileSize = 3 << 20;
 inline constexpr int kLockWaitSeconds = 30;
 
 // What a shared file must hold: changed only by the holder of its lock.
+// One change of a shared file, for the report of a failure seen in it.
+struct SharedChange {
+  uint64_t version;  // the file's version after it
+  int32_t proc;
+  uint64_t op;
+  int64_t wall_ms;
+  char what[80];  // "write [off,+n)", "ftruncate to n", with how the lock went
+};
+inline constexpr int kSharedChangesKept = 16;
+
 struct SharedFileState {
   std::atomic<int32_t> holder;  // 1 + the process inside its critical section, 0 when none
   uint32_t size;
@@ -42,6 +52,7 @@ struct SharedFileState {
   int32_t last_holder;  // 1 + the process
   uint64_t last_op;
   bool last_by_close;
+  SharedChange changes[kSharedChangesKept];  // the last ones, by version % kept
   char data[kSharedFileMax];  // zeros past size
 };
 

@@ -45,6 +45,32 @@ TEST(ExtentCacheTest, NewerRecordsReplaceOverlappingOnes) {
   EXPECT_FALSE(c.Allocated(0, 8192));
 }
 
+// A commit's blocks become written in the cache as in meta's map, split at
+// the range's ends; records already written and those outside are left.
+TEST(ExtentCacheTest, MarkWrittenSplitsUnwrittenRecordsAtTheRangeEnds) {
+  ExtentCache c;
+  c.Insert({{0, 16384, 1, 1 << 20, false}, {16384, 8192, 2, 0, true}, {24576, 8192, 1, 4096, false}},
+           0, 32768);
+  c.MarkWritten(4096, 24576);  // [4096, 28672)
+  auto m = c.Map(0, 32768);
+  ASSERT_EQ(m.size(), 5u);
+  const struct { uint64_t off, len, dev; uint32_t pair; bool written; } want[] = {
+      {0, 4096, 1 << 20, 1, false},      {4096, 12288, (1 << 20) + 4096, 1, true},
+      {16384, 8192, 0, 2, true},         {24576, 4096, 4096, 1, true},
+      {28672, 4096, 8192, 1, false}};
+  for (size_t i = 0; i < 5; ++i) {
+    ASSERT_TRUE(m[i].extent) << i;
+    EXPECT_EQ(m[i].file_offset, want[i].off) << i;
+    EXPECT_EQ(m[i].length, want[i].len) << i;
+    EXPECT_EQ(m[i].dev_offset(), want[i].dev) << i;
+    EXPECT_EQ(m[i].extent->pair, want[i].pair) << i;
+    EXPECT_EQ(m[i].extent->written, want[i].written) << i;
+  }
+  EXPECT_TRUE(c.Unknown(0, 32768).empty());
+  c.MarkWritten(65536, 4096);  // not cached: nothing to mark
+  EXPECT_EQ(c.size(), 5u);
+}
+
 TEST(PlanWriteTest, PadsUnwrittenPartialBlocks) {
   std::string data(100, 'x');
   std::vector<MappedPiece> map = {{5000, 100, ExtentRecord{0, 1 << 20, 3, 8 << 20, false}}};
