@@ -111,9 +111,12 @@ stop_pid() { # pid seconds
 }
 
 # $SCALEFS_STATE/cluster: this cluster's tooling with its variables, for
-# whoever acts on the cluster later without them (scalefs torture --faults:
+# whoever acts on the cluster later without them (scalefs torture --faults):
 # `cluster up` starts what is not running, `cluster kind` says local or
-# netns, and a namespace cluster's `cluster cut A B`, `heal`, `isolate` ...).
+# netns, `cluster grow` adds a pair (registered, so new files use it; then
+# rebalance), `cluster admin ARGS` runs `scalefs ARGS` with the admin
+# certificate where meta is reachable, and a namespace cluster's
+# `cluster cut A B`, `heal`, `isolate` ... act on its links.
 write_cluster_script() { # kind tool
   local f=$SCALEFS_STATE/cluster v
   {
@@ -126,12 +129,19 @@ write_cluster_script() { # kind tool
     echo '# Installed and built already: a restart only starts what is not running.'
     echo 'export SCALEFS_PREBUILT=1'
     echo "[[ \${1:-} == kind ]] && { echo $1; exit 0; }"
+    echo 'if [[ ${1:-} == grow ]]; then'
+    echo '  SCALEFS_PAIRS=$(($(cat "$SCALEFS_STATE/pairs") + 1)); export SCALEFS_PAIRS'
+    echo '  set -- up'
+    echo 'fi'
     if [[ $1 == local ]]; then
       echo 'case ${1:-} in'
       printf '  up) exec %q ;;\n  down) shift; exec %q "$@" ;;\n' "$2" "$(dirname "$2")/down"
-      echo '  *) echo "usage: cluster up|down|kind" >&2; exit 2 ;;'
+      printf '  admin) shift; exec %q "$@" ;;\n' "$SCALEFS_BUILD/bin/scalefs"
+      echo '  *) echo "usage: cluster up|down|grow|admin ARGS|kind" >&2; exit 2 ;;'
       echo 'esac'
     else
+      printf '[[ ${1:-} == admin ]] && { shift; exec %q exec client0 %q "$@"; }\n' "$2" \
+        "$SCALEFS_BUILD/bin/scalefs"
       printf 'exec %q "$@"\n' "$2"
     fi
   } >"$f.new"

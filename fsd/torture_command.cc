@@ -132,17 +132,18 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
     return 2;
   }
   if (!o.seed_given) o.seed = std::random_device()() % 1000000000;
+  const std::string run = "torture-" + std::to_string(o.seed) + "-" + std::to_string(getpid());
   std::unique_ptr<FaultInjector> faults;
   if (!o.faults.empty()) {
     std::string dir = o.cluster;
     if (dir.empty()) dir = getenv("SCALEFS_STATE") != nullptr ? getenv("SCALEFS_STATE") : "/var/lib/scalefs";
-    faults = std::make_unique<FaultInjector>(*ParseFaultPlan(o.faults), dir, meta_flag, o.seed);
+    faults = std::make_unique<FaultInjector>(*ParseFaultPlan(o.faults), dir, meta_flag, o.seed,
+                                             o.mounts[0] + "/" + run + "-ballast");
     if (Status s = faults->Check(); !s.ok()) {
       std::cerr << "scalefs torture: " << s.message() << "\n";
       return 2;
     }
   }
-  const std::string run = "torture-" + std::to_string(o.seed) + "-" + std::to_string(getpid());
   printf("torture: seed %llu, %d processes on %zu mounts for %d s; folder %s\n  (%s)\n",
          static_cast<unsigned long long>(o.seed), o.procs, o.mounts.size(), o.seconds,
          run.c_str(), TortureCommand(o).c_str());

@@ -1,10 +1,15 @@
 #include "fsd/torture_faults.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -17,12 +22,18 @@ const char kFaultsUsage[] =
     "  --faults random | AT:KIND:TARGET[:SECONDS],...  faults while it runs, in the cluster\n"
     "  whose state folder --cluster names ($SCALEFS_STATE): kill (SIGKILL, then restarted by\n"
     "  the cluster's tooling) or stop (SIGSTOP, SIGCONT) of meta or a member; with deploy/netns\n"
-    "  also cut:A-B and isolate:MEMBER, healed after SECONDS (3). One at a time, each once the\n"
+    "  also cut:A-B and isolate:MEMBER, healed after SECONDS (3); AT:grow adds a pair and runs\n"
+    "  scalefs rebalance onto it (with ballast files to move). One at a time, each once the\n"
     "  cluster is healthy again; no operation may fail meanwhile.\n";
 
 namespace {
 
 constexpr double kHealthyWithin = 120;
+// A random plan grows the cluster this often at most (each adds two devices).
+constexpr int kMaxRandomGrows = 2;
+// What a grow may take, for the plan (a random one injects none that would
+// not end within the run).
+constexpr double kGrowSeconds = 90;
 
 bool IsMember(const std::string& n) {
   return n.size() == 6 && n.rfind("pair", 0) == 0 && isdigit(static_cast<unsigned char>(n[4])) &&
@@ -50,6 +61,7 @@ std::string Seconds(double s) {
 
 std::string Describe(const Fault& f) {
   if (f.kind == "cut") return "cut " + f.target + "-" + f.other;
+  if (f.kind == "grow") return "grow";
   return f.kind + " " + f.target;
 }
 
@@ -65,7 +77,8 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
   for (const std::string& item : Split(text, ',')) {
     const std::vector<std::string> p = Split(item, ':');
     const std::string bad = "--faults: '" + item + "' is not AT:KIND:TARGET[:SECONDS] ";
-    if (p.size() < 3 || p.size() > 4) return Status::Invalid(bad + "(or 'random')");
+    const bool grow = p.size() == 2 && p[1] == "grow";
+    if (!grow && (p.size() < 3 || p.size() > 4)) return Status::Invalid(bad + "(or AT:grow, or 'random')");
     Fault f;
     char* end = nullptr;
     f.at = strtod(p[0].c_str(), &end);
@@ -77,7 +90,11 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
       }
     }
     f.kind = p[1];
-    if (f.kind == "kill" || f.kind == "stop") {
+    if (grow) {
+      f.seconds = kGrowSeconds;
+    } else if (f.kind == "grow") {
+      return Status::Invalid(bad + "(grow takes no TARGET: AT:grow)");
+    } else if (f.kind == "kill" || f.kind == "stop") {
       f.target = p[2];
       if (f.target != "meta" && !IsMember(f.target)) {
         return Status::Invalid(bad + "(kill and stop take meta or a member, pairKa or pairKb)");
@@ -93,7 +110,7 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
         return Status::Invalid(bad + "(cut takes A-B: meta, pairKa, pairKb or clientK)");
       }
     } else {
-      return Status::Invalid(bad + "(KIND: kill, stop, cut or isolate)");
+      return Status::Invalid(bad + "(KIND: kill, stop, cut, isolate or grow)");
     }
     if (!plan.faults.empty() && f.at < plan.faults.back().at) {
       return Status::Invalid("--faults: the schedule is not in time order at '" + item + "'");
@@ -105,10 +122,11 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
 }
 
 FaultInjector::FaultInjector(FaultPlan plan, std::string cluster_dir, std::string meta_flag,
-                             uint64_t seed)
+                             uint64_t seed, std::string ballast_dir)
     : plan_(std::move(plan)),
       dir_(std::move(cluster_dir)),
       meta_flag_(std::move(meta_flag)),
+      ballast_dir_(std::move(ballast_dir)),
       rng_(seed ^ 0x5ca1ef5) {}
 
 FaultInjector::~FaultInjector() {
@@ -241,8 +259,12 @@ Fault FaultInjector::Draw() {
       kinds.push_back(k);
     }
   }
+  if (grown_ < kMaxRandomGrows) kinds.push_back("grow");
   const std::string k = pick(kinds);
-  if (k == "kill-member" || k == "stop-member") {
+  if (k == "grow") {
+    f.kind = "grow";
+    f.seconds = kGrowSeconds;
+  } else if (k == "kill-member" || k == "stop-member") {
     f.kind = k.substr(0, 4);
     f.target = member;
   } else if (k == "kill-meta" || k == "stop-meta") {
@@ -267,9 +289,75 @@ Fault FaultInjector::Draw() {
   return f;
 }
 
+Status FaultInjector::WriteBallast(double fraction) {
+  std::unique_ptr<MetaClient> meta = ConnectMeta(meta_flag_, "torture --faults", 3000);
+  if (!meta) return Status::Unavailable("meta does not answer");
+  auto views = GatherPairViews(meta.get(), 2000);
+  if (!views.ok()) return views.status();
+  uint64_t cap = 0, used = 0;
+  for (const PairView& v : *views) {
+    cap += v.pair.capacity();
+    used += v.pair.capacity() - std::min(v.pair.capacity(), v.pair.free());
+  }
+  const uint64_t want = static_cast<uint64_t>(fraction * static_cast<double>(cap));
+  if (mkdir(ballast_dir_.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "mkdir " + ballast_dir_);
+  }
+  constexpr size_t kFile = 8 << 20;
+  std::string data(kFile, '\0');
+  for (uint64_t written = 0, i = 0; used + written < want; written += kFile, ++i) {
+    for (size_t b = 0; b < data.size(); b += 8) {
+      const uint64_t v = rng_();
+      memcpy(&data[b], &v, 8);
+    }
+    const std::string path = ballast_dir_ + "/b" + std::to_string(grown_) + "-" + std::to_string(i);
+    const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0) return Status::FromErrno(errno, "create " + path);
+    const bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+    const int err = errno;
+    if (close(fd) != 0 || !ok) return Status::FromErrno(ok ? errno : err, "write " + path);
+  }
+  return Status::OK();
+}
+
+Status FaultInjector::Grow() {
+  // The ballast is closed, so it moves; the workers' open files do not.
+  if (Status s = WriteBallast(0.3); !s.ok()) return s.Annotate("ballast");
+  if (Status s = Tool("grow"); !s.ok()) return s;
+  grown_++;
+  Log("grow: a pair added; rebalancing");
+  if (Status s = Tool("admin rebalance"); !s.ok()) return s;
+  std::error_code ec;
+  std::filesystem::remove_all(ballast_dir_, ec);
+  if (ec) return Status::IoError("removing " + ballast_dir_ + ": " + ec.message());
+  return Status::OK();
+}
+
 void FaultInjector::Inject(const Fault& f) {
   const double began = Now();
   Status s;
+  if (f.kind == "grow") {
+    Log("grow: ballast, a new pair, rebalance");
+    s = Grow();
+    if (!s.ok()) {
+      AddFailure("grow: " + s.ToString());
+      return;
+    }
+    injected_++;
+    {
+      std::lock_guard lock(mu_);
+      counts_[f.kind]++;
+    }
+    const double undone = Now();
+    s = WaitHealthy(kHealthyWithin);
+    if (!s.ok()) {
+      AddFailure("after grow: " + s.ToString());
+      return;
+    }
+    Log("grow: rebalanced after " + Seconds(undone - began) + ", healthy again " +
+        Seconds(Now() - undone) + " later");
+    return;
+  }
   if (f.kind == "kill") {
     s = Signal(f.target, SIGKILL);
   } else if (f.kind == "stop") {
@@ -330,7 +418,10 @@ void FaultInjector::Loop() {
     if (plan_.random) {
       if (!Sleep(2 + static_cast<double>(rng_() % 31) / 10)) return;
       f = Draw();
-      if (Now() + f.seconds > run_seconds_ - 2) return;  // undone within the run
+      if (Now() + f.seconds > run_seconds_ - 2) {  // undone within the run
+        if (f.kind == "grow") continue;            // a shorter one may fit
+        return;
+      }
     } else {
       if (next == plan_.faults.size()) return;
       f = plan_.faults[next++];

@@ -6,9 +6,10 @@
 // netns) and each daemon's pid in DIR/run/NAME.pid.
 //
 // Every fault is one the documented contract hides from applications: one
-// member of a pair at a time, meta, or one link, for a few seconds, and the
-// next fault waits until every pair is healthy again. So no operation may
-// fail, and the model checks stay exact while faults run.
+// member of a pair at a time, meta, or one link, for a few seconds, or a new
+// pair added and rebalanced onto; the next fault waits until every pair is
+// healthy again. So no operation may fail, and the model checks stay exact
+// while faults run.
 #pragma once
 
 #include <atomic>
@@ -27,8 +28,8 @@ namespace scalefs::torture {
 
 struct Fault {
   double at = -1;         // seconds into the run; -1 in a random plan
-  std::string kind;       // kill, stop, cut, isolate
-  std::string target;     // meta, pairKa|b, clientK (cut)
+  std::string kind;       // kill, stop, cut, isolate, grow
+  std::string target;     // meta, pairKa|b, clientK (cut); none for grow
   std::string other;      // cut: the other end
   double seconds = 3;     // until the restart, SIGCONT or heal
 };
@@ -41,14 +42,18 @@ struct FaultPlan {
 
 // "random", or a comma-separated schedule of AT:KIND:TARGET[:SECONDS] with
 // KIND kill|stop (TARGET meta or a member), cut (TARGET A-B), isolate (a
-// member); e.g. "5:kill:pair0a,20:stop:meta:4,30:cut:pair1a-pair1b:6".
+// member), grow (AT:grow, no TARGET); e.g.
+// "5:kill:pair0a,20:stop:meta:4,30:cut:pair1a-pair1b:6,40:grow".
 Result<FaultPlan> ParseFaultPlan(const std::string& text);
 extern const char kFaultsUsage[];
 
 class FaultInjector {
  public:
-  // `cluster_dir`: the state folder; `meta_flag` as the admin commands'.
-  FaultInjector(FaultPlan plan, std::string cluster_dir, std::string meta_flag, uint64_t seed);
+  // `cluster_dir`: the state folder; `meta_flag` as the admin commands';
+  // `ballast_dir`: a folder on a mount, made by grow, for the closed files
+  // that give rebalance something to move.
+  FaultInjector(FaultPlan plan, std::string cluster_dir, std::string meta_flag, uint64_t seed,
+                std::string ballast_dir);
   ~FaultInjector();
 
   // The cluster script is there, of a kind that has every fault planned.
@@ -71,6 +76,10 @@ class FaultInjector {
   Fault Draw();
   // Injects `f`, waits f.seconds (or until Stop), undoes it.
   void Inject(const Fault& f);
+  // grow: ballast files until the pairs are 30% used, `cluster grow` (one
+  // more pair), `scalefs rebalance` to its end, the ballast removed.
+  Status Grow();
+  Status WriteBallast(double fraction);
   // Waits until meta and every member answer and every pair is healthy.
   Status WaitHealthy(double limit_seconds);
   Status Signal(const std::string& name, int sig);
@@ -83,7 +92,9 @@ class FaultInjector {
   const FaultPlan plan_;
   const std::string dir_;
   const std::string meta_flag_;
+  const std::string ballast_dir_;
   std::mt19937_64 rng_;
+  int grown_ = 0;
   std::string kind_;  // local or netns
   double start_ = 0, run_seconds_ = 0;
 

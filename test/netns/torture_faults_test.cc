@@ -1,7 +1,8 @@
 // `scalefs torture --faults` on the namespace cluster (deploy/netns, started
 // by test/netns/in_netns.sh with two clients; this binary runs in client0's
 // network namespace): every kind of fault once, on a schedule, while the
-// checked workload runs through both mounts. The checker's own ability to
+// checked workload runs through both mounts; the last adds a pair and
+// rebalances onto it. The checker's own ability to
 // fail is test/integration/torture_test.cc's broken client.
 #include <cstdlib>
 #include <regex>
@@ -37,15 +38,18 @@ TEST(TortureFaultsTest, EveryKindOfFaultOnAScheduleLeavesTheRunClean) {
   ASSERT_FALSE(Env("SCALEFS_STATE").empty()) << "run through test/netns/in_netns.sh";
   int rc = 0;
   const std::string out = Torture(
-      "--seconds 60 --procs 4 --seed 31 --faults "
+      "--seconds 120 --procs 4 --seed 31 --faults "
       "3:kill:pair0a:3,13:stop:meta:3,20:cut:pair1a-pair1b:4,29:isolate:pair0b:3,"
-      "37:kill:meta:2,45:cut:client1-meta:3,51:stop:pair1b:3",
+      "37:kill:meta:2,45:cut:client1-meta:3,51:stop:pair1b:3,58:grow",
       &rc);
   printf("%s", out.c_str());
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("torture: clean (seed 31)"), std::string::npos) << out;
-  EXPECT_EQ(Count(out, R"(torture: ([0-9]+) faults injected)"), 7u) << out;
-  EXPECT_NE(out.find("(cut 2, isolate 1, kill 2, stop 2)"), std::string::npos) << out;
+  EXPECT_EQ(Count(out, R"(torture: ([0-9]+) faults injected)"), 8u) << out;
+  EXPECT_NE(out.find("(cut 2, grow 1, isolate 1, kill 2, stop 2)"), std::string::npos) << out;
+  // The grow added pair2 and rebalanced onto it while the workers ran.
+  EXPECT_NE(out.find("grow: rebalanced after"), std::string::npos) << out;
+  EXPECT_NE(out.find("pair2:"), std::string::npos) << "verify did not check a third pair\n" << out;
   // Each was undone and the cluster healthy again before the next.
   for (const char* f : {"kill pair0a restarted", "stop meta continued", "cut pair1a-pair1b healed",
                         "isolate pair0b healed", "kill meta restarted", "cut client1-meta healed",
@@ -63,7 +67,7 @@ TEST(TortureFaultsTest, ABadScheduleIsRefusedBeforeAnythingRuns) {
   EXPECT_NE(out.find("has no pair7a"), std::string::npos) << out;
   out = Torture("--seconds 5 --faults 3:explode:meta", &rc);
   EXPECT_EQ(rc, 2) << out;
-  EXPECT_NE(out.find("KIND: kill, stop, cut or isolate"), std::string::npos) << out;
+  EXPECT_NE(out.find("KIND: kill, stop, cut, isolate or grow"), std::string::npos) << out;
   out = Torture("--seconds 5 --faults 9:kill:meta,3:stop:meta", &rc);
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("not in time order"), std::string::npos) << out;

@@ -1,0 +1,48 @@
+#include "fsd/torture_faults.h"
+
+#include <gtest/gtest.h>
+
+namespace scalefs::torture {
+namespace {
+
+TEST(ParseFaultPlanTest, AScheduleKeepsEveryFaultInOrder) {
+  auto plan = ParseFaultPlan("5:kill:pair0a,20:stop:meta:4,30:cut:pair1a-client0:6,40:grow,50:isolate:pair1b");
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->faults.size(), 5u);
+  EXPECT_FALSE(plan->random);
+  EXPECT_EQ(plan->faults[0].kind, "kill");
+  EXPECT_EQ(plan->faults[0].target, "pair0a");
+  EXPECT_EQ(plan->faults[0].seconds, 3);
+  EXPECT_EQ(plan->faults[1].seconds, 4);
+  EXPECT_EQ(plan->faults[2].target, "pair1a");
+  EXPECT_EQ(plan->faults[2].other, "client0");
+  EXPECT_EQ(plan->faults[3].kind, "grow");
+  EXPECT_EQ(plan->faults[3].at, 40);
+  EXPECT_TRUE(plan->faults[3].target.empty());
+  EXPECT_EQ(plan->faults[4].kind, "isolate");
+}
+
+TEST(ParseFaultPlanTest, RandomIsAPlanOfItsOwn) {
+  auto plan = ParseFaultPlan("random");
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->random);
+  EXPECT_TRUE(plan->faults.empty());
+}
+
+TEST(ParseFaultPlanTest, BadEntriesAreRefusedNamingThem) {
+  for (const char* bad : {"", "5:kill", "5:grow:pair0a", "x:kill:meta", "-1:kill:meta",
+                          "5:kill:client0", "5:isolate:meta", "5:cut:pair0a-pair0a",
+                          "5:cut:pair0a", "5:stop:meta:0", "5:stop:meta:601", "5:melt:meta",
+                          "20:kill:meta,10:grow", "5:kill:pair0c"}) {
+    auto plan = ParseFaultPlan(bad);
+    EXPECT_FALSE(plan.ok()) << "'" << bad << "' was accepted";
+    if (!plan.ok()) {
+      EXPECT_EQ(plan.status().code(), Status::Code::kInvalid) << bad;
+      EXPECT_NE(plan.status().message().find("--faults"), std::string::npos)
+          << bad << ": " << plan.status().message();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace scalefs::torture
