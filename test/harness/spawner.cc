@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -39,8 +40,10 @@ bool ReadAll(int fd, void* data, size_t n) {
   return true;
 }
 
-// The spawner's loop: a request is its length, then the log path and each
-// argument, NUL-terminated; the answer the pid, or -errno. It ends when the
+// The spawner's loop: a request is its length, then the log path, the
+// argument count, each argument and each variable of the test's environment
+// as of the request (a cluster sets SCALEFS_STATE), NUL-terminated; the
+// answer the pid, or -errno. It ends when the
 // test closes its end. SIGCHLD ignored: the kernel reaps its children, and
 // the test sees their exit through its pidfds.
 [[noreturn]] void Serve(int sock) {
@@ -57,10 +60,13 @@ bool ReadAll(int fd, void* data, size_t n) {
       at = end + 1;
     }
     int32_t answer = -EINVAL;
-    if (parts.size() >= 2) {
-      std::vector<char*> args;
-      for (size_t i = 1; i < parts.size(); ++i) args.push_back(parts[i].data());
+    const size_t argc = parts.size() >= 2 ? strtoul(parts[1].c_str(), nullptr, 10) : 0;
+    if (argc >= 1 && parts.size() >= 2 + argc) {
+      std::vector<char*> args, env;
+      for (size_t i = 2; i < 2 + argc; ++i) args.push_back(parts[i].data());
       args.push_back(nullptr);
+      for (size_t i = 2 + argc; i < parts.size(); ++i) env.push_back(parts[i].data());
+      env.push_back(nullptr);
       const pid_t pid = fork();
       if (pid == 0) {
         setpgid(0, 0);
@@ -71,7 +77,7 @@ bool ReadAll(int fd, void* data, size_t n) {
         dup2(out, 2);
         dup2(null, 0);
         close_range(3, ~0U, 0);
-        execv(args[0], args.data());
+        execve(args[0], args.data(), env.data());
         _exit(127);
       }
       answer = pid > 0 ? pid : -errno;
@@ -103,8 +109,9 @@ Status StartSpawner() {
 
 Result<Spawned> Spawn(const std::vector<std::string>& argv, const std::string& log) {
   if (argv.empty()) return Status::Invalid("nothing to spawn");
-  std::string req = log + '\0';
+  std::string req = log + '\0' + std::to_string(argv.size()) + '\0';
   for (const std::string& a : argv) req += a + '\0';
+  for (char** e = environ; *e != nullptr; ++e) req += std::string(*e) + '\0';
   std::lock_guard l(mu);
   if (sock < 0) {
     if (Status s = StartSpawner(); !s.ok()) return s;
