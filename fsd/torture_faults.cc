@@ -333,31 +333,25 @@ Status FaultInjector::Grow() {
   return Status::OK();
 }
 
-void FaultInjector::Inject(const Fault& f) {
-  const double began = Now();
-  Status s;
+void FaultInjector::Count(const Fault& f) {
+  injected_++;
+  std::lock_guard lock(mu_);
+  counts_[f.kind]++;
+}
+
+bool FaultInjector::InjectAndUndo(const Fault& f) {
   if (f.kind == "grow") {
+    // Nothing to undo: the new pair stays, the ballast goes within Grow.
     Log("grow: ballast, a new pair, rebalance");
-    s = Grow();
+    Status s = Grow();
     if (!s.ok()) {
       AddFailure("grow: " + s.ToString());
-      return;
+      return false;
     }
-    injected_++;
-    {
-      std::lock_guard lock(mu_);
-      counts_[f.kind]++;
-    }
-    const double undone = Now();
-    s = WaitHealthy(kHealthyWithin);
-    if (!s.ok()) {
-      AddFailure("after grow: " + s.ToString());
-      return;
-    }
-    Log("grow: rebalanced after " + Seconds(undone - began) + ", healthy again " +
-        Seconds(Now() - undone) + " later");
-    return;
+    Count(f);
+    return true;
   }
+  Status s;
   if (f.kind == "kill") {
     s = Signal(f.target, SIGKILL);
   } else if (f.kind == "stop") {
@@ -369,13 +363,9 @@ void FaultInjector::Inject(const Fault& f) {
   }
   if (!s.ok()) {
     AddFailure("injecting " + Describe(f) + ": " + s.ToString());
-    return;
+    return false;
   }
-  injected_++;
-  {
-    std::lock_guard lock(mu_);
-    counts_[f.kind]++;
-  }
+  Count(f);
   Log(Describe(f) + " for " + Seconds(f.seconds));
   Sleep(f.seconds);
   if (f.kind == "kill") {
@@ -389,17 +379,25 @@ void FaultInjector::Inject(const Fault& f) {
   }
   if (!s.ok()) {
     AddFailure("undoing " + Describe(f) + ": " + s.ToString());
-    return;
+    return false;
   }
+  return true;
+}
+
+void FaultInjector::Inject(const Fault& f) {
+  const double began = Now();
+  if (!InjectAndUndo(f)) return;
   const double undone = Now();
-  s = WaitHealthy(kHealthyWithin);
-  if (!s.ok()) {
+  if (Status s = WaitHealthy(kHealthyWithin); !s.ok()) {
     AddFailure("after " + Describe(f) + ": " + s.ToString());
     return;
   }
-  Log(Describe(f) + (f.kind == "kill" ? " restarted" : f.kind == "stop" ? " continued" : " healed") +
-      " after " + Seconds(undone - began) + ", healthy again " + Seconds(Now() - undone) +
-      " later");
+  const char* done = f.kind == "kill"   ? " restarted"
+                     : f.kind == "stop" ? " continued"
+                     : f.kind == "grow" ? ": rebalanced"
+                                        : " healed";
+  Log(Describe(f) + done + " after " + Seconds(undone - began) + ", healthy again " +
+      Seconds(Now() - undone) + " later");
 }
 
 void FaultInjector::Loop() {

@@ -74,8 +74,12 @@ class FaultInjector {
  private:
   void Loop();
   Fault Draw();
-  // Injects `f`, waits f.seconds (or until Stop), undoes it.
+  // Injects `f`, waits f.seconds (or until Stop), undoes it, then waits
+  // until the cluster is healthy again.
   void Inject(const Fault& f);
+  // The first part: false (and a failure added) when it could not be done.
+  bool InjectAndUndo(const Fault& f);
+  void Count(const Fault& f);
   // grow: ballast files until the pairs are 30% used, `cluster grow` (one
   // more pair), `scalefs rebalance` to its end, the ballast removed.
   Status Grow();
