@@ -5,7 +5,7 @@ set -euo pipefail
 root=${SCALEFS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 export SCALEFS_STATE=$(mktemp -d /tmp/scalefs-deploy-XXXXXX)
 export SCALEFS_MNT=$SCALEFS_STATE/mnt
-export SCALEFS_PORT_BASE=$((20000 + RANDOM % 20000))
+export SCALEFS_PORT_BASE=$((20000 + RANDOM % 12000))  # below the ephemeral ports
 export SCALEFS_DEVICE_SIZE=256M
 fail() { echo "FAIL: $*" >&2; "$root/deploy/down" --purge >/dev/null 2>&1 || true; exit 1; }
 # A command that fails outside a check (set -e) must not leave the cluster mounted either.
@@ -26,11 +26,14 @@ metrics_ports=("$(cluster_metrics_port "$SCALEFS_PORT_BASE")" "$(cluster_mount_m
 for k in 0 1; do for m in 0 1; do
   metrics_ports+=("$(cluster_metrics_port "$(cluster_member_port $k $m)")")
 done; done
+# The page is read whole before grep looks at it: `curl | grep -q` under pipefail fails
+# whenever grep stops reading before curl has written the last byte (SIGPIPE).
+scrape() { curl -sf "http://127.0.0.1:$1/metrics" || fail "cannot scrape port $1"; }
 for p in "${metrics_ports[@]}"; do
-  curl -sf "http://127.0.0.1:$p/metrics" | grep -q "^scalefs_" || fail "no scalefs metrics on port $p"
+  grep -q "^scalefs_" <<<"$(scrape "$p")" || fail "no scalefs metrics on port $p"
 done
-curl -sf "http://127.0.0.1:$(cluster_metrics_port "$SCALEFS_PORT_BASE")/metrics" \
-  | grep -q '^scalefs_pair_healthy{pair="pair1"}' || fail "meta shows no pair1"
+grep -q '^scalefs_pair_healthy{pair="pair1"}' <<<"$(scrape "$(cluster_metrics_port "$SCALEFS_PORT_BASE")")" \
+  || fail "meta shows no pair1"
 
 # Idempotent: a second run changes nothing; after a member dies it restarts only that one.
 pids_before=$(cat "$SCALEFS_STATE"/run/*.pid | sort)
