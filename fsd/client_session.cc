@@ -132,6 +132,9 @@ void ClientSession::Reestablish(const char* why) {
     calls_.Reset(r->session());
   }
   if (!same || r->reclaim()) {
+    // No open's release, unlock or grant changes the holdings between the
+    // snapshot and meta's taking it (fsd/holdings_gate.h).
+    auto hold = meta_->holdings_gate().Reclaim();
     Holdings h = holdings_ ? holdings_() : Holdings();
     meta::ReclaimRequest rr;
     rr.set_session(r->session());

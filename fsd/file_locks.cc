@@ -78,7 +78,10 @@ void FileLocks::Set(uint64_t id, meta::FileLock want, bool wait, Done done) {
   AwaitAskingAgain(KeyOf(want));
   if (want.type() == F_UNLCK) {
     int err = 0;
-    Ask(want, false, &err);
+    {
+      auto hold = meta_->holdings_gate().Change();
+      Ask(want, false, &err);
+    }
     done(err);
     return;
   }
@@ -91,7 +94,11 @@ void FileLocks::Set(uint64_t id, meta::FileLock want, bool wait, Done done) {
     w.interrupted = interrupted_early_.erase(id) != 0;
   }
   int err = 0;
-  const Next next = Ask(want, wait, &err);
+  Next next;
+  {
+    auto hold = meta_->holdings_gate().Change();
+    next = Ask(want, wait, &err);
+  }
   if (next == Next::kDone) return Finish(id, err);
   std::lock_guard lock(mu_);
   auto it = waiting_.find(id);
@@ -129,20 +136,28 @@ void FileLocks::CancelWait(Waiter w) {
   meta::LockRequest req;
   *req.mutable_lock() = w.want;
   req.mutable_lock()->set_session(meta_->calls() ? meta_->calls()->session() : 0);
-  auto r = meta_->CancelLock(req);
-  if (r.ok() && r->outcome() == meta::LockReply::NOT_WAITING && w.wait) {
+  Status failed;
+  bool granted = false;
+  {
+    auto hold = meta_->holdings_gate().Change();
+    auto r = meta_->CancelLock(req);
     // Granted before the cancel arrived: the caller holds it.
-    Record(w.want);
+    granted = r.ok() && r->outcome() == meta::LockReply::NOT_WAITING && w.wait;
+    if (granted) Record(w.want);
+    if (!r.ok()) failed = r.status();
+  }
+  if (granted) {
     w.done(0);
     return;
   }
-  if (!r.ok()) LOG(WARNING) << "cancelling a lock wait: " << r.status().ToString();
+  if (!failed.ok()) LOG(WARNING) << "cancelling a lock wait: " << failed.ToString();
   w.done(EINTR);
 }
 
 void FileLocks::Granted(const meta::FileLock& lock) {
   uint64_t id = 0;
   {
+    auto hold = meta_->holdings_gate().Change();
     std::lock_guard l(mu_);
     // The waiter for this very range first: two threads of one process may
     // wait for two ranges, and meta queues only the owner's last.
@@ -191,7 +206,11 @@ void FileLocks::PollLoop() {
     lock.unlock();
     for (auto& [id, w] : due) {
       int err = 0;
-      const Next next = Ask(w.want, w.wait, &err);
+      Next next;
+      {
+        auto hold = meta_->holdings_gate().Change();
+        next = Ask(w.want, w.wait, &err);
+      }
       if (next == Next::kDone) Finish(id, err);
       std::lock_guard l(mu_);
       asking_again_.erase(asking_again_.find(KeyOf(w.want)));
@@ -235,8 +254,13 @@ Status FileLocks::ReleaseOwner(uint64_t ino, uint64_t owner, bool flock) {
   all.set_start(0);
   all.set_end(std::numeric_limits<uint64_t>::max());
   int err = 0;
-  Ask(all, false, &err);
-  mine_.ReleaseOwner(0, owner, ino, flock);
+  {
+    // Out of the record first, then meta, with no reclaim between: the
+    // reclaim sends meta either both or neither.
+    auto hold = meta_->holdings_gate().Change();
+    mine_.ReleaseOwner(0, owner, ino, flock);
+    Ask(all, false, &err);
+  }
   return err == 0 ? Status::OK()
                   : Status(static_cast<Status::Code>(err), "releasing the locks of owner " +
                                                                std::to_string(owner) +

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "fsd/call_numbers.h"
 #include "fsd/client_metrics.h"
+#include "fsd/holdings_gate.h"
 #include "proto/meta.grpc.pb.h"
 
 namespace scalefs {
@@ -29,6 +30,8 @@ class MetaClient {
   // Numbers this client's mutating calls from now on (a mount's session).
   void set_calls(CallNumbers* calls) { calls_ = calls; }
   CallNumbers* calls() const { return calls_; }
+  // Orders the session's reclaim against changes of its opens and locks.
+  HoldingsGate& holdings_gate() { return holdings_gate_; }
   // Counts the calls' failed attempts (a mount's); null: not counted.
   void set_metrics(ClientMetrics* metrics) { metrics_ = metrics; }
   // Name each call's caller to meta (proto/meta.proto, "scalefs-caller"):
@@ -105,6 +108,7 @@ class MetaClient {
   std::string address_;
   int timeout_ms_;
   CallNumbers* calls_ = nullptr;
+  HoldingsGate holdings_gate_;
   bool name_callers_ = false;
   ClientMetrics* metrics_ = nullptr;
   std::shared_ptr<grpc::Channel> channel_;

@@ -180,7 +180,8 @@ class OpenFileTable {
         trims_([meta](meta::ReleaseRequest r) {
           r.set_session(meta->calls() != nullptr ? meta->calls()->session() : 0);
           return meta->Release(r);
-        }) {}
+        }, ReleaseQueue::kDefaultDelay, ReleaseQueue::kDefaultCloseDelay,
+        meta != nullptr ? &meta->holdings_gate() : nullptr) {}
   // One more handle on `ino`, taken before its open asks meta: a release of
   // the last other handle then cannot end this client's open at meta after
   // the new open began (the caller refreshes the state with what its open

@@ -3,12 +3,14 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace scalefs {
 
 ReleaseQueue::ReleaseQueue(Sender send, std::chrono::milliseconds delay,
-                           std::chrono::milliseconds close_delay)
+                           std::chrono::milliseconds close_delay, HoldingsGate* gate)
     : send_(std::move(send)),
+      gate_(gate),
       delay_(delay),
       close_delay_(std::max(delay, close_delay)),
       thread_([this] { Run(); }) {}
@@ -86,6 +88,8 @@ std::vector<meta::FileRelease> ReleaseQueue::TakeDueLocked(
 void ReleaseQueue::Send(const std::vector<meta::FileRelease>& batch) {
   meta::ReleaseRequest req;
   for (const meta::FileRelease& t : batch) *req.add_files() = t;
+  std::optional<HoldingsGate::ChangeHold> hold;
+  if (gate_ != nullptr) hold.emplace(gate_->Change());
   Status s = send_(req);
   // Lost, the opens end with the session and the space stays allocated past
   // the end of the files, as when a client dies before it closes them; fsck

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "fsd/holdings_gate.h"
 #include "proto/meta.pb.h"
 
 namespace scalefs {
@@ -42,8 +43,11 @@ class ReleaseQueue {
   static constexpr std::chrono::milliseconds kDefaultCloseDelay{1000};
   static constexpr size_t kMaxFilesPerCall = 256;
 
+  // `gate`, when given, holds a reclaim off while a call is out: the inodes
+  // it carries count as open (Pending) until it lands.
   explicit ReleaseQueue(Sender send, std::chrono::milliseconds delay = kDefaultDelay,
-                        std::chrono::milliseconds close_delay = kDefaultCloseDelay);
+                        std::chrono::milliseconds close_delay = kDefaultCloseDelay,
+                        HoldingsGate* gate = nullptr);
   // Sends what is left.
   ~ReleaseQueue();
   ReleaseQueue(const ReleaseQueue&) = delete;
@@ -78,6 +82,7 @@ class ReleaseQueue {
   void Send(const std::vector<meta::FileRelease>& batch);
 
   const Sender send_;
+  HoldingsGate* const gate_;
   const std::chrono::milliseconds delay_;
   const std::chrono::milliseconds close_delay_;
   mutable std::mutex mu_;
