@@ -138,7 +138,7 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
     std::string dir = o.cluster;
     if (dir.empty()) dir = getenv("SCALEFS_STATE") != nullptr ? getenv("SCALEFS_STATE") : "/var/lib/scalefs";
     faults = std::make_unique<FaultInjector>(*ParseFaultPlan(o.faults), dir, meta_flag, o.seed,
-                                             o.mounts[0] + "/" + run + "-ballast");
+                                             o.mounts[0] + "/" + run + "-ballast", o.mounts);
     if (Status s = faults->Check(); !s.ok()) {
       std::cerr << "scalefs torture: " << s.message() << "\n";
       return 2;
@@ -193,7 +193,10 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
     children[k] = {pid, fds[0]};
   }
 
-  if (faults) faults->Start(o.seconds);
+  if (faults) {
+    faults->set_shared(shared);
+    faults->Start(o.seconds);
+  }
 
   // Wait, with progress; a process that runs far past its time is hung.
   const double hung_after = start + o.seconds + 120 + 4 * o.attr_timeout;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,7 +22,9 @@ namespace scalefs::torture {
 const char kFaultsUsage[] =
     "  --faults random | AT:KIND:TARGET[:SECONDS],...  faults while it runs, in the cluster\n"
     "  whose state folder --cluster names ($SCALEFS_STATE): kill (SIGKILL, then restarted by\n"
-    "  the cluster's tooling) or stop (SIGSTOP, SIGCONT) of meta or a member; with deploy/netns\n"
+    "  the cluster's tooling) or stop (SIGSTOP, SIGCONT) of meta, a member or clientK (the\n"
+    "  client of the K-th MOUNT given; before its kill, the processes on that mount fsync and\n"
+    "  wait, the others keep off it, until it is mounted again); with deploy/netns\n"
     "  also cut:A-B and isolate:MEMBER, healed after SECONDS (3); AT:grow adds a pair and runs\n"
     "  scalefs rebalance onto it (with ballast files to move). One at a time, each once the\n"
     "  cluster is healthy again; no operation may fail meanwhile.\n";
@@ -29,6 +32,10 @@ const char kFaultsUsage[] =
 namespace {
 
 constexpr double kHealthyWithin = 120;
+// A mount's processes stop for its client's kill within this (a locked
+// section may wait its 30 s for a lock first).
+constexpr double kQuietWithin = 90;
+constexpr long kFuseMagic = 0x65735546;
 // A random plan grows the cluster this often at most (each adds two devices).
 constexpr int kMaxRandomGrows = 2;
 // What a grow may take, for the plan (a random one injects none that would
@@ -96,8 +103,9 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
       return Status::Invalid(bad + "(grow takes no TARGET: AT:grow)");
     } else if (f.kind == "kill" || f.kind == "stop") {
       f.target = p[2];
-      if (f.target != "meta" && !IsMember(f.target)) {
-        return Status::Invalid(bad + "(kill and stop take meta or a member, pairKa or pairKb)");
+      if (f.target != "meta" && !IsMember(f.target) && !IsClient(f.target)) {
+        return Status::Invalid(bad + "(kill and stop take meta, a member, pairKa or pairKb, " +
+                               "or clientK)");
       }
     } else if (f.kind == "isolate") {
       f.target = p[2];
@@ -122,11 +130,13 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
 }
 
 FaultInjector::FaultInjector(FaultPlan plan, std::string cluster_dir, std::string meta_flag,
-                             uint64_t seed, std::string ballast_dir)
+                             uint64_t seed, std::string ballast_dir,
+                             std::vector<std::string> mounts)
     : plan_(std::move(plan)),
       dir_(std::move(cluster_dir)),
       meta_flag_(std::move(meta_flag)),
       ballast_dir_(std::move(ballast_dir)),
+      mounts_(std::move(mounts)),
       rng_(seed ^ 0x5ca1ef5) {}
 
 FaultInjector::~FaultInjector() {
@@ -170,6 +180,10 @@ Status FaultInjector::Check() {
         return Status::Invalid("--faults: the cluster in " + dir_ + " has no " + n);
       }
     }
+    if (IsClient(f.target) && (f.kind == "stop" || f.kind == "kill")) {
+      auto pid = ClientPid(f.target);
+      if (!pid.ok()) return Status::Invalid("--faults: " + pid.status().message());
+    }
   }
   return Status::OK();
 }
@@ -201,10 +215,38 @@ bool FaultInjector::Sleep(double seconds) {
   return !cv_.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return stop_; });
 }
 
+Result<long> FaultInjector::ClientPid(const std::string& name) const {
+  const size_t k = std::stoul(name.substr(6));
+  if (k >= mounts_.size()) {
+    return Status::NotFound(name + ": torture was given " + std::to_string(mounts_.size()) +
+                            " mounts (clientK is the client of the K-th, from 0)");
+  }
+  // The mount's own process: argv "scalefs mount META MOUNTPOINT ...".
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = e.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::vector<std::string> args;
+    for (std::string a; std::getline(in, a, '\0');) args.push_back(a);
+    if (args.size() >= 4 && std::filesystem::path(args[0]).filename() == "scalefs" &&
+        args[1] == "mount" && args[3] == mounts_[k]) {
+      return std::stol(pid);
+    }
+  }
+  return Status::NotFound(name + ": no scalefs mount process serves " + mounts_[k]);
+}
+
 Status FaultInjector::Signal(const std::string& name, int sig) {
-  std::ifstream in(dir_ + "/run/" + name + ".pid");
   long pid = 0;
-  if (!(in >> pid) || pid <= 1) return Status::NotFound("no pid of " + name + " in " + dir_ + "/run");
+  if (IsClient(name)) {
+    auto found = ClientPid(name);
+    if (!found.ok()) return found.status();
+    pid = *found;
+  } else {
+    std::ifstream in(dir_ + "/run/" + name + ".pid");
+    if (!(in >> pid) || pid <= 1) return Status::NotFound("no pid of " + name + " in " + dir_ + "/run");
+  }
   std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
   std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
   if (args.find("scalefs") == std::string::npos) {
@@ -253,7 +295,7 @@ Fault FaultInjector::Draw() {
   f.seconds = 2 + static_cast<double>(rng_() % 41) / 10;  // 2..6 s
   const std::string member = pick(members);
   std::vector<std::string> kinds = {"kill-member", "kill-member", "stop-member", "kill-meta",
-                                    "stop-meta"};
+                                    "stop-meta", "stop-client", "kill-client"};
   if (kind_ == "netns") {
     for (const char* k : {"cut-peer", "cut-peer", "cut-meta", "isolate", "cut-client"}) {
       kinds.push_back(k);
@@ -267,6 +309,9 @@ Fault FaultInjector::Draw() {
   } else if (k == "kill-member" || k == "stop-member") {
     f.kind = k.substr(0, 4);
     f.target = member;
+  } else if (k == "stop-client" || k == "kill-client") {
+    f.kind = k.substr(0, 4);
+    f.target = "client" + std::to_string(rng_() % std::max<size_t>(1, mounts_.size()));
   } else if (k == "kill-meta" || k == "stop-meta") {
     f.kind = k.substr(0, 4);
     f.target = "meta";
@@ -339,7 +384,54 @@ void FaultInjector::Count(const Fault& f) {
   counts_[f.kind]++;
 }
 
+bool FaultInjector::KillClient(const Fault& f) {
+  MountState& m = shared_->mounts[std::stoul(f.target.substr(6))];
+  m.closed.store(1);
+  // Its processes stop between operations with their writes fsynced, and
+  // the others leave it: no acknowledged byte is in the client alone.
+  const double until = Now() + kQuietWithin;
+  while (m.parked.load() != m.active.load() || m.users.load() != 0) {
+    if (Now() > until) {
+      m.closed.store(0);
+      AddFailure("kill " + f.target + ": its processes did not come to a stop within " +
+                 Seconds(kQuietWithin));
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (Status s = Signal(f.target, SIGKILL); !s.ok()) {
+    m.closed.store(0);
+    AddFailure("injecting kill " + f.target + ": " + s.ToString());
+    return false;
+  }
+  Count(f);
+  Log("kill " + f.target + " for " + Seconds(f.seconds));
+  Sleep(f.seconds);
+  // The tooling detaches the dead mount and mounts it again.
+  Status s = Tool("up");
+  if (s.ok()) s = WaitMounted(mounts_[std::stoul(f.target.substr(6))], 30);
+  m.kills.fetch_add(1);
+  m.closed.store(0);
+  if (!s.ok()) {
+    AddFailure("undoing kill " + f.target + ": " + s.ToString());
+    return false;
+  }
+  return true;
+}
+
+Status FaultInjector::WaitMounted(const std::string& mount, double limit_seconds) {
+  const double until = Now() + limit_seconds;
+  for (;;) {
+    struct statfs st {};
+    if (statfs(mount.c_str(), &st) == 0 && st.f_type == kFuseMagic) return Status::OK();
+    if (Now() > until) return Status::Unavailable(mount + " not mounted again within " +
+                                                  Seconds(limit_seconds));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 bool FaultInjector::InjectAndUndo(const Fault& f) {
+  if (f.kind == "kill" && IsClient(f.target)) return KillClient(f);
   if (f.kind == "grow") {
     // Nothing to undo: the new pair stays, the ballast goes within Grow.
     Log("grow: ballast, a new pair, rebalance");

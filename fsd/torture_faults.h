@@ -6,10 +6,16 @@
 // netns) and each daemon's pid in DIR/run/NAME.pid.
 //
 // Every fault is one the documented contract hides from applications: one
-// member of a pair at a time, meta, or one link, for a few seconds, or a new
+// member of a pair at a time, meta, one link, or a client stopped (within its
+// lease; its applications only wait), for a few seconds, or a new
 // pair added and rebalanced onto; the next fault waits until every pair is
 // healthy again. So no operation may fail, and the model checks stay exact
-// while faults run.
+// while faults run. A client's kill is the one fault applications would see:
+// before it, the processes on that mount fsync what they wrote and wait
+// between operations (and the others keep off it) until the tooling has
+// mounted it again; their descriptors die with the client. What it proves:
+// a dead client's acknowledged writes, its session's end (its opens and
+// unlinked-open files) and a new mount in its place, while the rest run.
 #pragma once
 
 #include <atomic>
@@ -23,13 +29,14 @@
 #include <vector>
 
 #include "common/status.h"
+#include "fsd/torture_worker.h"
 
 namespace scalefs::torture {
 
 struct Fault {
   double at = -1;         // seconds into the run; -1 in a random plan
   std::string kind;       // kill, stop, cut, isolate, grow
-  std::string target;     // meta, pairKa|b, clientK (cut); none for grow
+  std::string target;     // meta, pairKa|b, clientK (cut, stop); none for grow
   std::string other;      // cut: the other end
   double seconds = 3;     // until the restart, SIGCONT or heal
 };
@@ -41,7 +48,8 @@ struct FaultPlan {
 };
 
 // "random", or a comma-separated schedule of AT:KIND:TARGET[:SECONDS] with
-// KIND kill|stop (TARGET meta or a member), cut (TARGET A-B), isolate (a
+// KIND kill|stop (TARGET meta, a member or clientK, the client of the K-th
+// mount), cut (TARGET A-B), isolate (a
 // member), grow (AT:grow, no TARGET); e.g.
 // "5:kill:pair0a,20:stop:meta:4,30:cut:pair1a-pair1b:6,40:grow".
 Result<FaultPlan> ParseFaultPlan(const std::string& text);
@@ -51,11 +59,14 @@ class FaultInjector {
  public:
   // `cluster_dir`: the state folder; `meta_flag` as the admin commands';
   // `ballast_dir`: a folder on a mount, made by grow, for the closed files
-  // that give rebalance something to move.
+  // that give rebalance something to move. `mounts`: torture's, in order;
+  // clientK is the process serving the K-th.
   FaultInjector(FaultPlan plan, std::string cluster_dir, std::string meta_flag, uint64_t seed,
-                std::string ballast_dir);
+                std::string ballast_dir, std::vector<std::string> mounts);
   ~FaultInjector();
 
+  // The processes' shared state, for a client's kill; before Start.
+  void set_shared(TortureShared* shared) { shared_ = shared; }
   // The cluster script is there, of a kind that has every fault planned.
   Status Check();
   // Injects from now on, `run_seconds` being the run's length.
@@ -87,6 +98,11 @@ class FaultInjector {
   // Waits until meta and every member answer and every pair is healthy.
   Status WaitHealthy(double limit_seconds);
   Status Signal(const std::string& name, int sig);
+  Result<long> ClientPid(const std::string& name) const;
+  // kill clientK: its mount's processes stop, the client is killed and the
+  // tooling mounts it again.
+  bool KillClient(const Fault& f);
+  Status WaitMounted(const std::string& mount, double limit_seconds);
   Status Tool(const std::string& args);
   bool Sleep(double seconds);  // false when Stop came first
   void Log(const std::string& line);
@@ -97,6 +113,8 @@ class FaultInjector {
   const std::string dir_;
   const std::string meta_flag_;
   const std::string ballast_dir_;
+  const std::vector<std::string> mounts_;
+  TortureShared* shared_ = nullptr;
   std::mt19937_64 rng_;
   int grown_ = 0;
   std::string kind_;  // local or netns

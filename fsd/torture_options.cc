@@ -87,6 +87,9 @@ Result<TortureOptions> ParseTortureArgs(const std::vector<std::string>& args) {
     if (!s.ok()) return s;
   }
   if (o.mounts.empty()) return Status::Invalid("no MOUNT given");
+  if (o.mounts.size() > kMaxMounts) {
+    return Status::Invalid("at most " + std::to_string(kMaxMounts) + " MOUNTs");
+  }
   return o;
 }
 

@@ -27,6 +27,7 @@ struct TortureOptions {
 };
 
 inline constexpr int kMaxProcs = 64;
+inline constexpr int kMaxMounts = 8;
 
 // Parses the arguments after `torture`; a bad one is an Invalid status
 // naming it.

@@ -157,7 +157,18 @@ Status TortureWorker::CheckSubtree(int view, double before) {
 
 Status TortureWorker::OpPeek() {
   const int view = OtherView();
-  if (R(2) == 0) {
+  const bool file = R(2) == 0;
+  if (!EnterView(view, false)) {
+    history_.Begin(ops_, "through " + views_[view] + ": skipped, its client is being killed");
+    history_.End("ok");
+    return Status::OK();
+  }
+  struct Leave {
+    TortureWorker* w;
+    int view;
+    ~Leave() { w->LeaveView(view); }
+  } leave{this, view};
+  if (file) {
     const std::string path = RandomFilePath();
     history_.Begin(ops_, "through " + views_[view] + ": open, fstat, read all, xattrs of " + path);
     if (!model_.FileSettled(path, SettledBefore())) {
@@ -184,7 +195,12 @@ Status TortureWorker::OpSubtreeCheck() {
   history_.Begin(ops_, "wait out the attribute timeout, then the whole subtree through " +
                            views_[view]);
   SleepSeconds(options_.attr_timeout + 0.1);
+  if (!EnterView(view, false)) {
+    history_.End("skipped: its client is being killed");
+    return Status::OK();
+  }
   Status s = CheckSubtree(view, SettledBefore());
+  LeaveView(view);
   if (s.ok()) history_.End("ok");
   return s;
 }
@@ -209,7 +225,10 @@ Status TortureWorker::FinalCheck() {
         return Fail("final-coverage", path + " is not settled after the wait");
       }
     }
-    if (Status s = CheckSubtree(static_cast<int>(view), before); !s.ok()) return s;
+    EnterView(static_cast<int>(view), /*wait=*/true);
+    Status s = CheckSubtree(static_cast<int>(view), before);
+    LeaveView(static_cast<int>(view));
+    if (!s.ok()) return s;
     history_.End(std::to_string(model_.files().size()) + " names of files, " +
                  std::to_string(model_.dirs().size()) + " directories: ok");
   }

@@ -465,15 +465,74 @@ Status TortureWorker::OpFsync() {
 
 std::string TortureWorker::Run() {
   const double deadline = MonotonicSeconds() + options_.seconds;
+  MountState& own = shared_->mounts[MountOf(0)];
+  own.active.fetch_add(1);
   Status s;
   while (s.ok() && shared_->stop.load() == 0 && MonotonicSeconds() < deadline &&
          (options_.ops == 0 || ops_ < options_.ops)) {
-    s = Step();
+    s = ParkIfClosed();
+    if (s.ok()) s = Step();
   }
+  if (s.ok()) s = ParkIfClosed();
   if (s.ok()) s = FinalCheck();
+  own.active.fetch_sub(1);
   if (s.ok()) return "";
   shared_->stop.store(1);
   return Report(s);
+}
+
+Status TortureWorker::ParkIfClosed() {
+  MountState& own = shared_->mounts[MountOf(0)];
+  if (own.closed.load() == 0) return Status::OK();
+  // Everything written so far is acknowledged before the client goes: the
+  // model stays exact across the kill.
+  for (Desc& d : descs_) {
+    if (!d.unsynced) continue;
+    ++ops_;
+    history_.Begin(ops_, "fsync fd of " + d.path + " (inode " + std::to_string(d.inode->id) +
+                             ") before the client of " + views_[0] + " is killed");
+    if (Status s = ExpectErrno("fsync", "fsync", 0, fsync(d.fd) == 0 ? 0 : errno); !s.ok()) {
+      return s;
+    }
+    d.unsynced = false;
+    d.inode->open_writers_unsynced--;
+  }
+  ++ops_;
+  history_.Begin(ops_, "stopped while the client of " + views_[0] + " is killed and mounted again");
+  const uint64_t kills = own.kills.load();
+  own.parked.fetch_add(1);
+  const double until = MonotonicSeconds() + 300;
+  while (own.closed.load() != 0 && MonotonicSeconds() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  own.parked.fetch_sub(1);
+  if (own.closed.load() != 0) return Fail("park", views_[0] + " not mounted again in 300 s");
+  if (own.kills.load() != kills) {
+    // The descriptors died with the client; their files live on (or, if
+    // unlinked, went with the old session), as the model has them.
+    for (const Desc& d : descs_) close(d.fd);
+    while (!descs_.empty()) CloseDesc(descs_.size() - 1);
+    history_.End("the client was killed; its descriptors are gone");
+  } else {
+    history_.End("ok");
+  }
+  return Status::OK();
+}
+
+bool TortureWorker::EnterView(int view, bool wait) {
+  if (view == 0) return true;
+  MountState& m = shared_->mounts[MountOf(view)];
+  for (;;) {
+    m.users.fetch_add(1);
+    if (m.closed.load() == 0) return true;
+    m.users.fetch_sub(1);
+    if (!wait) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void TortureWorker::LeaveView(int view) {
+  if (view != 0) shared_->mounts[MountOf(view)].users.fetch_sub(1);
 }
 
 std::string TortureWorker::Report(const Status& failure) const {

@@ -64,10 +64,22 @@ struct ProcStats {
   char current[256];                         // the operation begun last (OpHistory::MirrorTo)
 };
 
+// A mount whose client the fault injector kills (torture_faults.h): its own
+// processes come to a stop between operations with every write fsynced, the
+// others keep off it, until it is mounted again.
+struct MountState {
+  std::atomic<int32_t> closed;  // 1 from the injector's wish to kill until the new mount
+  std::atomic<int32_t> active;  // its processes that still run (or make their final check)
+  std::atomic<int32_t> parked;  // of them, those stopped for the kill
+  std::atomic<int32_t> users;   // other processes' operations through it now
+  std::atomic<uint64_t> kills;  // how often its client was killed
+};
+
 struct TortureShared {
   std::atomic<int32_t> stop;  // set by the first process that fails
   ProcStats procs[kMaxProcs];
   SharedFileState files[kSharedFiles];
+  MountState mounts[kMaxMounts];
 };
 
 // The run's folder in each mount: RUN/p<k> for process k, RUN/shared/s<i>.
@@ -122,6 +134,14 @@ class TortureWorker {
   Status CheckFileThrough(int view, const std::string& path);
   Status CheckListingThrough(int view, const std::string& dir);
   Status FinalCheck();
+  // Its own mount closed for a client kill: fsyncs every descriptor, waits
+  // until the mount is back, then drops the descriptors the kill ended.
+  Status ParkIfClosed();
+  // Another process's operation through view `view`: false (and nothing
+  // entered) while that mount is closed, unless `wait`, which waits for it.
+  bool EnterView(int view, bool wait);
+  void LeaveView(int view);
+  int MountOf(int view) const { return (proc_ + view) % static_cast<int>(views_.size()); }
 
   // Paths and choices.
   std::string Abs(int view, const std::string& rel) const;

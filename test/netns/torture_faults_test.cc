@@ -1,6 +1,7 @@
 // `scalefs torture --faults` on the namespace cluster (deploy/netns, started
 // by test/netns/in_netns.sh with two clients; this binary runs in client0's
-// network namespace): every kind of fault once, on a schedule, while the
+// network namespace): every kind of fault once (a client stopped and one
+// killed too), on a schedule, while the
 // checked workload runs through both mounts; the last adds a pair and
 // rebalances onto it. The checker's own ability to
 // fail is test/integration/torture_test.cc's broken client.
@@ -39,21 +40,21 @@ TEST(TortureFaultsTest, EveryKindOfFaultOnAScheduleLeavesTheRunClean) {
   int rc = 0;
   const std::string out = Torture(
       "--seconds 120 --procs 4 --seed 31 --faults "
-      "3:kill:pair0a:3,13:stop:meta:3,20:cut:pair1a-pair1b:4,29:isolate:pair0b:3,"
-      "37:kill:meta:2,45:cut:client1-meta:3,51:stop:pair1b:3,58:grow",
+      "3:kill:pair0a:3,9:stop:client0:2,13:stop:meta:3,20:cut:pair1a-pair1b:4,29:isolate:pair0b:3,"
+      "37:kill:meta:2,45:cut:client1-meta:3,51:stop:pair1b:3,55:kill:client1:2,62:grow",
       &rc);
   printf("%s", out.c_str());
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("torture: clean (seed 31)"), std::string::npos) << out;
-  EXPECT_EQ(Count(out, R"(torture: ([0-9]+) faults injected)"), 8u) << out;
-  EXPECT_NE(out.find("(cut 2, grow 1, isolate 1, kill 2, stop 2)"), std::string::npos) << out;
+  EXPECT_EQ(Count(out, R"(torture: ([0-9]+) faults injected)"), 10u) << out;
+  EXPECT_NE(out.find("(cut 2, grow 1, isolate 1, kill 3, stop 3)"), std::string::npos) << out;
   // The grow added pair2 and rebalanced onto it while the workers ran.
   EXPECT_NE(out.find("grow: rebalanced after"), std::string::npos) << out;
   EXPECT_NE(out.find("pair2:"), std::string::npos) << "verify did not check a third pair\n" << out;
   // Each was undone and the cluster healthy again before the next.
-  for (const char* f : {"kill pair0a restarted", "stop meta continued", "cut pair1a-pair1b healed",
+  for (const char* f : {"kill pair0a restarted", "stop client0 continued", "stop meta continued", "cut pair1a-pair1b healed",
                         "isolate pair0b healed", "kill meta restarted", "cut client1-meta healed",
-                        "stop pair1b continued"}) {
+                        "stop pair1b continued", "kill client1 restarted"}) {
     EXPECT_NE(out.find(f), std::string::npos) << f << "\n" << out;
   }
   EXPECT_GT(Count(out, R"(torture: ([0-9]+) operations in)"), 3000u) << out;
@@ -65,6 +66,12 @@ TEST(TortureFaultsTest, ABadScheduleIsRefusedBeforeAnythingRuns) {
   std::string out = Torture("--seconds 5 --faults 3:kill:pair7a", &rc);
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("has no pair7a"), std::string::npos) << out;
+  out = Torture("--seconds 5 --faults 3:stop:client5", &rc);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("torture was given 2 mounts"), std::string::npos) << out;
+  out = Torture("--seconds 5 --faults 3:kill:client2", &rc);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("torture was given 2 mounts"), std::string::npos) << out;
   out = Torture("--seconds 5 --faults 3:explode:meta", &rc);
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("KIND: kill, stop, cut, isolate or grow"), std::string::npos) << out;
