@@ -13,7 +13,7 @@ SCALEFS_PACKAGES=(build-essential cmake pkg-config libfuse3-dev fuse3 libgrpc++-
   protobuf-compiler-grpc libprotobuf-dev protobuf-compiler librocksdb-dev
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev zlib1g-dev
   procps psmisc util-linux iproute2 acl openssl libssl-dev prometheus-cpp-dev curl
-  python3-prometheus-client nftables libisal-dev)
+  python3-prometheus-client nftables iptables libisal-dev libnetfilter-queue-dev)
 
 log() { echo "[scalefs] $*" >&2; }
 die() { echo "[scalefs] error: $*" >&2; exit 1; }

@@ -361,8 +361,7 @@ TEST_F(PartitionTest, MetaCutFromAMemberDuringResync) {
 }
 
 // (d) A lossy replication link, worse one way (30% of what pair0b sends to
-// pair0a lost, 5% the other way). Delays need tc netem, which this kernel
-// lacks: not tried.
+// pair0a lost, 5% the other way).
 TEST_F(PartitionTest, AsymmetricLossOnTheReplicationLink) {
   std::atomic<bool> stop{false};
   std::thread watch([&] { WatchSplitBrain(&stop); });
@@ -372,6 +371,34 @@ TEST_F(PartitionTest, AsymmetricLossOnTheReplicationLink) {
   std::this_thread::sleep_for(12s);
   StopWriters();
   ASSERT_EQ(Netns("heal"), 0);
+  WaitConverged();
+  stop = true;
+  watch.join();
+  CheckEverything();
+}
+
+// (d) A slow replication link, slower one way: 200 ms on what pair0b sends
+// to pair0a, 100 ms back (scalefs-netdelay, as tc netem's delay), with 5%
+// lost as well. Writes are slow, never lost, and the pair stays one.
+TEST_F(PartitionTest, DelaysOnTheReplicationLink) {
+  std::atomic<bool> stop{false};
+  std::thread watch([&] { WatchSplitBrain(&stop); });
+  const std::string log = State() + "/log/netdelay.log";
+  unlink(log.c_str());
+  ASSERT_EQ(Netns("delay pair0a pair0b 200"), 0);
+  ASSERT_EQ(Netns("delay pair0b pair0a 100"), 0);
+  ASSERT_EQ(Netns("loss pair0b pair0a 5"), 0);
+  StartWriters();
+  std::this_thread::sleep_for(12s);
+  StopWriters();
+  ASSERT_EQ(Netns("heal"), 0);
+  // The replication traffic went through both delayers (each says so as it ends).
+  Result<std::string> read = ReadFile(log);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  const std::string& said = *read;
+  EXPECT_NE(said.find("delayed 200 ms"), std::string::npos) << said;
+  EXPECT_NE(said.find("delayed 100 ms"), std::string::npos) << said;
+  EXPECT_EQ(said.find(": 0 packets delayed"), std::string::npos) << said;
   WaitConverged();
   stop = true;
   watch.join();
