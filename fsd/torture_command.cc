@@ -299,6 +299,14 @@ int RunTorture(const std::vector<std::string>& args, const std::string& meta_fla
          static_cast<unsigned long long>(ops), elapsed, ops / std::max(elapsed, 0.001), o.procs,
          o.mounts.size(), static_cast<unsigned long long>(sections),
          static_cast<unsigned long long>(waits), static_cast<unsigned long long>(cross));
+  uint64_t enospc = 0;
+  for (int k = 0; k < o.procs; ++k) enospc += shared->procs[k].enospc.load();
+  if (shared->full_phases.load() != 0) {
+    printf("torture: %llu ENOSPC answers while the file system was full (%llu fills); each "
+           "file's names unlinked after it\n",
+           static_cast<unsigned long long>(enospc),
+           static_cast<unsigned long long>(shared->full_phases.load()));
+  }
   for (const std::string& f : failures) printf("\n%s", f.c_str());
   fflush(stdout);
 

@@ -26,21 +26,22 @@ const char kFaultsUsage[] =
     "  client of the K-th MOUNT given; before its kill, the processes on that mount fsync and\n"
     "  wait, the others keep off it, until it is mounted again); with deploy/netns\n"
     "  also cut:A-B and isolate:MEMBER, healed after SECONDS (3); AT:grow adds a pair and runs\n"
-    "  scalefs rebalance onto it (with ballast files to move). One at a time, each once the\n"
+    "  scalefs rebalance onto it (with ballast files to move); AT:fill writes ballast until\n"
+    "  ENOSPC, keeps it full 3 s, removes it (a write, close, fsync or fallocate may then say\n"
+    "  ENOSPC; its file is unlinked, its content being unknown). One at a time, each once the\n"
     "  cluster is healthy again; no operation may fail meanwhile.\n";
 
 namespace {
 
 constexpr double kHealthyWithin = 120;
-// A mount's processes stop for its client's kill within this (a locked
-// section may wait its 30 s for a lock first).
-constexpr double kQuietWithin = 90;
 constexpr long kFuseMagic = 0x65735546;
 // A random plan grows the cluster this often at most (each adds two devices).
 constexpr int kMaxRandomGrows = 2;
 // What a grow may take, for the plan (a random one injects none that would
 // not end within the run).
 constexpr double kGrowSeconds = 90;
+// How long a fill holds the file system full.
+constexpr double kFillHoldSeconds = 3;
 
 bool IsMember(const std::string& n) {
   return n.size() == 6 && n.rfind("pair", 0) == 0 && isdigit(static_cast<unsigned char>(n[4])) &&
@@ -60,19 +61,19 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   return out;
 }
 
-std::string Seconds(double s) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.1f s", s);
-  return buf;
-}
-
 std::string Describe(const Fault& f) {
   if (f.kind == "cut") return "cut " + f.target + "-" + f.other;
-  if (f.kind == "grow") return "grow";
+  if (f.kind == "grow" || f.kind == "fill") return f.kind;
   return f.kind + " " + f.target;
 }
 
 }  // namespace
+
+std::string FaultInjector::Seconds(double s) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1f s", s);
+  return buf;
+}
 
 Result<FaultPlan> ParseFaultPlan(const std::string& text) {
   FaultPlan plan;
@@ -85,7 +86,10 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
     const std::vector<std::string> p = Split(item, ':');
     const std::string bad = "--faults: '" + item + "' is not AT:KIND:TARGET[:SECONDS] ";
     const bool grow = p.size() == 2 && p[1] == "grow";
-    if (!grow && (p.size() < 3 || p.size() > 4)) return Status::Invalid(bad + "(or AT:grow, or 'random')");
+    const bool fill = p.size() == 2 && p[1] == "fill";
+    if (!grow && !fill && (p.size() < 3 || p.size() > 4)) {
+      return Status::Invalid(bad + "(or AT:grow, AT:fill, or 'random')");
+    }
     Fault f;
     char* end = nullptr;
     f.at = strtod(p[0].c_str(), &end);
@@ -99,8 +103,10 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
     f.kind = p[1];
     if (grow) {
       f.seconds = kGrowSeconds;
-    } else if (f.kind == "grow") {
-      return Status::Invalid(bad + "(grow takes no TARGET: AT:grow)");
+    } else if (fill) {
+      f.seconds = kFillHoldSeconds;
+    } else if (f.kind == "grow" || f.kind == "fill") {
+      return Status::Invalid(bad + "(" + f.kind + " takes no TARGET: AT:" + f.kind + ")");
     } else if (f.kind == "kill" || f.kind == "stop") {
       f.target = p[2];
       if (f.target != "meta" && !IsMember(f.target) && !IsClient(f.target)) {
@@ -118,7 +124,7 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
         return Status::Invalid(bad + "(cut takes A-B: meta, pairKa, pairKb or clientK)");
       }
     } else {
-      return Status::Invalid(bad + "(KIND: kill, stop, cut, isolate or grow)");
+      return Status::Invalid(bad + "(KIND: kill, stop, cut, isolate, grow or fill)");
     }
     if (!plan.faults.empty() && f.at < plan.faults.back().at) {
       return Status::Invalid("--faults: the schedule is not in time order at '" + item + "'");
@@ -302,10 +308,14 @@ Fault FaultInjector::Draw() {
     }
   }
   if (grown_ < kMaxRandomGrows) kinds.push_back("grow");
+  kinds.push_back("fill");
   const std::string k = pick(kinds);
   if (k == "grow") {
     f.kind = "grow";
     f.seconds = kGrowSeconds;
+  } else if (k == "fill") {
+    f.kind = "fill";
+    f.seconds = kFillHoldSeconds;
   } else if (k == "kill-member" || k == "stop-member") {
     f.kind = k.substr(0, 4);
     f.target = member;
@@ -332,50 +342,6 @@ Fault FaultInjector::Draw() {
     f.other = "meta";
   }
   return f;
-}
-
-Status FaultInjector::WriteBallast(double fraction) {
-  std::unique_ptr<MetaClient> meta = ConnectMeta(meta_flag_, "torture --faults", 3000);
-  if (!meta) return Status::Unavailable("meta does not answer");
-  auto views = GatherPairViews(meta.get(), 2000);
-  if (!views.ok()) return views.status();
-  uint64_t cap = 0, used = 0;
-  for (const PairView& v : *views) {
-    cap += v.pair.capacity();
-    used += v.pair.capacity() - std::min(v.pair.capacity(), v.pair.free());
-  }
-  const uint64_t want = static_cast<uint64_t>(fraction * static_cast<double>(cap));
-  if (mkdir(ballast_dir_.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Status::FromErrno(errno, "mkdir " + ballast_dir_);
-  }
-  constexpr size_t kFile = 8 << 20;
-  std::string data(kFile, '\0');
-  for (uint64_t written = 0, i = 0; used + written < want; written += kFile, ++i) {
-    for (size_t b = 0; b < data.size(); b += 8) {
-      const uint64_t v = rng_();
-      memcpy(&data[b], &v, 8);
-    }
-    const std::string path = ballast_dir_ + "/b" + std::to_string(grown_) + "-" + std::to_string(i);
-    const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
-    if (fd < 0) return Status::FromErrno(errno, "create " + path);
-    const bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-    const int err = errno;
-    if (close(fd) != 0 || !ok) return Status::FromErrno(ok ? errno : err, "write " + path);
-  }
-  return Status::OK();
-}
-
-Status FaultInjector::Grow() {
-  // The ballast is closed, so it moves; the workers' open files do not.
-  if (Status s = WriteBallast(0.3); !s.ok()) return s.Annotate("ballast");
-  if (Status s = Tool("grow"); !s.ok()) return s;
-  grown_++;
-  Log("grow: a pair added; rebalancing");
-  if (Status s = Tool("admin rebalance"); !s.ok()) return s;
-  std::error_code ec;
-  std::filesystem::remove_all(ballast_dir_, ec);
-  if (ec) return Status::IoError("removing " + ballast_dir_ + ": " + ec.message());
-  return Status::OK();
 }
 
 void FaultInjector::Count(const Fault& f) {
@@ -432,6 +398,14 @@ Status FaultInjector::WaitMounted(const std::string& mount, double limit_seconds
 
 bool FaultInjector::InjectAndUndo(const Fault& f) {
   if (f.kind == "kill" && IsClient(f.target)) return KillClient(f);
+  if (f.kind == "fill") {
+    Log("fill: ballast until ENOSPC");
+    if (Status s = Fill(f); !s.ok()) {
+      AddFailure("fill: " + s.ToString());
+      return false;
+    }
+    return true;
+  }
   if (f.kind == "grow") {
     // Nothing to undo: the new pair stays, the ballast goes within Grow.
     Log("grow: ballast, a new pair, rebalance");
@@ -487,6 +461,7 @@ void FaultInjector::Inject(const Fault& f) {
   const char* done = f.kind == "kill"   ? " restarted"
                      : f.kind == "stop" ? " continued"
                      : f.kind == "grow" ? ": rebalanced"
+                     : f.kind == "fill" ? ": space back"
                                         : " healed";
   Log(Describe(f) + done + " after " + Seconds(undone - began) + ", healthy again " +
       Seconds(Now() - undone) + " later");
@@ -508,8 +483,9 @@ void FaultInjector::Loop() {
     if (plan_.random) {
       if (!Sleep(2 + static_cast<double>(rng_() % 31) / 10)) return;
       f = Draw();
-      if (Now() + f.seconds > run_seconds_ - 2) {  // undone within the run
-        if (f.kind == "grow") continue;            // a shorter one may fit
+      const double budget = f.seconds + (f.kind == "fill" ? kFillSeconds : 0);
+      if (Now() + budget > run_seconds_ - 2) {  // undone within the run
+        if (f.kind == "grow" || f.kind == "fill") continue;  // a shorter one may fit
         return;
       }
     } else {

@@ -35,7 +35,7 @@ namespace scalefs::torture {
 
 struct Fault {
   double at = -1;         // seconds into the run; -1 in a random plan
-  std::string kind;       // kill, stop, cut, isolate, grow
+  std::string kind;       // kill, stop, cut, isolate, grow, fill
   std::string target;     // meta, pairKa|b, clientK (cut, stop); none for grow
   std::string other;      // cut: the other end
   double seconds = 3;     // until the restart, SIGCONT or heal
@@ -83,6 +83,14 @@ class FaultInjector {
   uint64_t injected() const { return injected_.load(); }
 
  private:
+  // A mount's processes stop for its client's kill, and locked sections end
+  // before a fill, within this (a section may wait 30 s for its lock first).
+  static constexpr double kQuietWithin = 90;
+  // What writing a fill's ballast and getting its space back may take, on
+  // top of its hold (a random plan counts both).
+  static constexpr double kFillSeconds = 60;
+  static std::string Seconds(double s);
+
   void Loop();
   Fault Draw();
   // Injects `f`, waits f.seconds (or until Stop), undoes it, then waits
@@ -95,6 +103,12 @@ class FaultInjector {
   // more pair), `scalefs rebalance` to its end, the ballast removed.
   Status Grow();
   Status WriteBallast(double fraction);
+  // fill: ballast until ENOSPC, held f.seconds, removed, and the space back;
+  // the processes are told (TortureShared::full) from before it to after.
+  Status Fill(const Fault& f);
+  // Ballast files of `file_size` (named on from *index) until one is refused
+  // with ENOSPC; the MiB written. `capacity` bounds it.
+  Result<uint64_t> BallastUntilFull(size_t file_size, uint64_t capacity, uint64_t* index);
   // Waits until meta and every member answer and every pair is healthy.
   Status WaitHealthy(double limit_seconds);
   Status Signal(const std::string& name, int sig);

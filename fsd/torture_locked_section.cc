@@ -148,9 +148,22 @@ Status TortureWorker::OpLockedSection() {
                                          ": size " + std::to_string(st.st_size) +
                                          ", the last holder left " + std::to_string(state.size)));
   }
-  // Change it.
+  // Change it, unless the fill fault is filling the file system: every byte
+  // of a shared file must stay known to all, to its last close.
+  shared_->sections_writing.fetch_add(1);
+  const bool frozen = shared_->full.load() != 0;
+  if (frozen) shared_->sections_writing.fetch_sub(1);
+  struct Writing {
+    std::atomic<int32_t>* n;
+    bool on;
+    ~Writing() {
+      if (on) n->fetch_sub(1);
+    }
+  } writing{&shared_->sections_writing, !frozen};
   std::string what;
-  if (change == 0) {  // truncate
+  if (frozen) {
+    what = "no change (the file system is being filled)";
+  } else if (change == 0) {  // truncate
     err = ftruncate(fd, static_cast<off_t>(cut)) == 0 ? 0 : errno;
     what = "ftruncate to " + std::to_string(cut);
     if (err == 0) {
@@ -172,8 +185,8 @@ Status TortureWorker::OpLockedSection() {
     }
   }
   if (err == 0 && sync) err = fsync(fd) == 0 ? 0 : errno;
-  state.version++;
-  {
+  if (!frozen) {
+    state.version++;
     SharedChange& c = state.changes[state.version % kSharedChangesKept];
     c.version = state.version;
     c.proc = proc_;

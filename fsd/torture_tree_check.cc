@@ -210,8 +210,15 @@ Status TortureWorker::FinalCheck() {
     ++ops_;
     history_.Begin(ops_, "final: close fd of " + descs_.back().path);
     const int fd = descs_.back().fd;
+    const std::shared_ptr<ModelInode> inode = descs_.back().inode;
+    const uint64_t phase = descs_.back().unsynced ? descs_.back().phase : Phase();
     CloseDesc(descs_.size() - 1);
-    if (Status s = ExpectErrno("close", "close", 0, close(fd) == 0 ? 0 : errno); !s.ok()) return s;
+    const int got = close(fd) == 0 ? 0 : errno;
+    if (NoSpaceAllowed(got, phase)) {
+      if (Status s = ForgetInode(inode, "close"); !s.ok()) return s;
+      continue;
+    }
+    if (Status s = ExpectErrno("close", "close", 0, got); !s.ok()) return s;
   }
   SleepSeconds(options_.attr_timeout + 0.2);
   const double before = SettledBefore();

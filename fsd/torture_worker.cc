@@ -167,6 +167,7 @@ TortureWorker::Desc* TortureWorker::RandomDesc() {
 void TortureWorker::MarkWritten(Desc* d) {
   if (!d->unsynced) {
     d->unsynced = true;
+    d->phase = Phase();
     d->inode->open_writers_unsynced++;
   }
 }
@@ -223,9 +224,11 @@ Status TortureWorker::OpCreate() {
   const std::string path = RandomPath();
   const bool excl = R(2) == 0;
   history_.Begin(ops_, std::string("create") + (excl ? " O_EXCL " : " ") + path);
+  const uint64_t phase = Phase();
   const int expected = model_.Create(path, excl, MonotonicSeconds());
   const int fd = open(Abs(0, path).c_str(), O_CREAT | O_RDWR | (excl ? O_EXCL : 0), 0644);
   const int got = fd < 0 ? errno : 0;
+  if (expected == 0 && NoSpaceAllowed(got, phase)) return ForgetInode(model_.File(path), "create", path);
   if (Status s = ExpectErrno("create-errno", "open(O_CREAT) of " + path, expected, got); !s.ok()) {
     if (fd >= 0) close(fd);
     return s;
@@ -275,8 +278,12 @@ Status TortureWorker::OpClose() {
   history_.Begin(ops_, "close fd of " + descs_[i].path + " (inode " +
                            std::to_string(descs_[i].inode->id) + ")");
   const int fd = descs_[i].fd;
+  const std::shared_ptr<ModelInode> inode = descs_[i].inode;
+  const uint64_t phase = descs_[i].unsynced ? descs_[i].phase : Phase();
   CloseDesc(i);
-  return ExpectErrno("close", "close", 0, close(fd) == 0 ? 0 : errno);
+  const int got = close(fd) == 0 ? 0 : errno;
+  if (NoSpaceAllowed(got, phase)) return ForgetInode(inode, "close");
+  return ExpectErrno("close", "close", 0, got);
 }
 
 Status TortureWorker::OpWriteDesc() {
@@ -300,6 +307,7 @@ Status TortureWorker::OpWriteDesc() {
   if (d->direct) len = len / kBlock * kBlock;
   if (len == 0) return OpTruncate();
   const std::string bytes = RandomBytes(len);
+  const uint64_t phase = d->unsynced ? d->phase : Phase();
   history_.Begin(ops_, std::string(d->direct ? "O_DIRECT " : d->append ? "append " : "") +
                            "write " + Range(off, len) + " via fd of " + d->path + " (inode " +
                            std::to_string(inode->id) + ")");
@@ -309,13 +317,26 @@ Status TortureWorker::OpWriteDesc() {
     memcpy(buf.data(), bytes.data(), len);
     r = PwriteFull(d->fd, buf.data(), len, off);
   } else if (d->append) {
-    r = write(d->fd, bytes.data(), len);
+    // A short count is a partial write: the rest is written again, so a full
+    // file system answers it with its ENOSPC.
+    size_t put = 0;
+    r = 0;
+    while (put < len) {
+      const ssize_t w = write(d->fd, bytes.data() + put, len - put);
+      if (w <= 0) {
+        r = -1;
+        break;
+      }
+      put += static_cast<size_t>(w);
+      r = static_cast<ssize_t>(put);
+    }
   } else {
     r = PwriteFull(d->fd, bytes.data(), len, off);
   }
   if (r != static_cast<ssize_t>(len)) {
-    return ExpectErrno("write", "write of " + std::to_string(len) + " bytes", 0,
-                       r < 0 ? errno : EIO);
+    const int err = r < 0 ? errno : EIO;
+    if (NoSpaceAllowed(err, phase)) return ForgetInode(d->inode, "write");
+    return ExpectErrno("write", "write of " + std::to_string(len) + " bytes", 0, err);
   }
   history_.End("ok");
   ModelTree::Write(inode, off, bytes, MonotonicSeconds());
@@ -335,9 +356,11 @@ Status TortureWorker::OpWritePath() {
     if (fd >= 0) close(fd);
     return ExpectErrno("open-errno", "open of " + path, expected, fd < 0 ? errno : 0);
   }
+  const uint64_t phase = Phase();
   const ssize_t r = PwriteFull(fd, bytes.data(), len, off);
   const int werr = r == static_cast<ssize_t>(len) ? 0 : (r < 0 ? errno : EIO);
   const int cerr = close(fd) == 0 ? 0 : errno;
+  if (NoSpaceAllowed(werr != 0 ? werr : cerr, phase)) return ForgetInode(model_.File(path), "write");
   if (Status s = ExpectErrno("write", "write", 0, werr != 0 ? werr : cerr); !s.ok()) return s;
   ModelTree::Write(model_.File(path).get(), off, bytes, MonotonicSeconds());
   return Status::OK();
@@ -439,10 +462,12 @@ Status TortureWorker::OpFallocate() {
   const uint64_t len = std::min<uint64_t>(1 + R(512 << 10), kMaxFileSize - off);
   history_.Begin(ops_, std::string("fallocate ") + (keep ? "KEEP_SIZE " : "") + Range(off, len) +
                            " fd of " + d->path + " (inode " + std::to_string(d->inode->id) + ")");
+  const uint64_t phase = Phase();
   const int got = fallocate(d->fd, keep ? FALLOC_FL_KEEP_SIZE : 0, static_cast<off_t>(off),
                             static_cast<off_t>(len)) == 0
                       ? 0
                       : errno;
+  if (NoSpaceAllowed(got, phase)) return ForgetInode(d->inode, "fallocate");
   if (Status s = ExpectErrno("fallocate", "fallocate", 0, got); !s.ok()) return s;
   ModelTree::Fallocate(d->inode.get(), off, len, keep, MonotonicSeconds());
   return Status::OK();
@@ -454,7 +479,9 @@ Status TortureWorker::OpFsync() {
   const bool data_only = R(2) == 0;
   history_.Begin(ops_, std::string(data_only ? "fdatasync" : "fsync") + " fd of " + d->path +
                            " (inode " + std::to_string(d->inode->id) + ")");
+  const uint64_t phase = d->unsynced ? d->phase : Phase();
   const int got = (data_only ? fdatasync(d->fd) : fsync(d->fd)) == 0 ? 0 : errno;
+  if (NoSpaceAllowed(got, phase)) return ForgetInode(d->inode, "fsync");
   if (Status s = ExpectErrno("fsync", "fsync", 0, got); !s.ok()) return s;
   if (d->unsynced) {
     d->unsynced = false;
@@ -486,14 +513,19 @@ Status TortureWorker::ParkIfClosed() {
   if (own.closed.load() == 0) return Status::OK();
   // Everything written so far is acknowledged before the client goes: the
   // model stays exact across the kill.
-  for (Desc& d : descs_) {
+  for (size_t i = 0; i < descs_.size(); ++i) {
+    Desc& d = descs_[i];
     if (!d.unsynced) continue;
     ++ops_;
     history_.Begin(ops_, "fsync fd of " + d.path + " (inode " + std::to_string(d.inode->id) +
                              ") before the client of " + views_[0] + " is killed");
-    if (Status s = ExpectErrno("fsync", "fsync", 0, fsync(d.fd) == 0 ? 0 : errno); !s.ok()) {
-      return s;
+    const int got = fsync(d.fd) == 0 ? 0 : errno;
+    if (NoSpaceAllowed(got, d.phase)) {
+      if (Status s = ForgetInode(d.inode, "fsync"); !s.ok()) return s;
+      i = static_cast<size_t>(-1);  // descriptors went: from the start again
+      continue;
     }
+    if (Status s = ExpectErrno("fsync", "fsync", 0, got); !s.ok()) return s;
     d.unsynced = false;
     d.inode->open_writers_unsynced--;
   }
@@ -515,6 +547,35 @@ Status TortureWorker::ParkIfClosed() {
     history_.End("the client was killed; its descriptors are gone");
   } else {
     history_.End("ok");
+  }
+  return Status::OK();
+}
+
+bool TortureWorker::NoSpaceAllowed(int err, uint64_t since) const {
+  return err == ENOSPC && (shared_->full.load() != 0 || Phase() != since);
+}
+
+Status TortureWorker::ForgetInode(std::shared_ptr<ModelInode> inode, const std::string& what,
+                                  const std::string& created) {
+  shared_->procs[proc_].enospc.fetch_add(1, std::memory_order_relaxed);
+  history_.End("ENOSPC, the file system being full: the file's content is unknown now");
+  for (size_t i = descs_.size(); i-- > 0;) {
+    if (descs_[i].inode != inode) continue;
+    const int fd = descs_[i].fd;
+    CloseDesc(i);
+    close(fd);  // may say ENOSPC again: nothing of it is kept
+  }
+  std::vector<std::string> names;
+  for (const auto& [path, file] : model_.files()) {
+    if (file == inode) names.push_back(path);
+  }
+  for (const std::string& path : names) {
+    ++ops_;
+    history_.Begin(ops_, "unlink " + path + " (after the " + what + "'s ENOSPC)");
+    const int expected = model_.Unlink(path, MonotonicSeconds());
+    int got = unlink(Abs(0, path).c_str()) == 0 ? 0 : errno;
+    if (got == ENOENT && path == created) got = 0;  // the failed create never made it
+    if (Status s = ExpectErrno("unlink", "unlink of " + path, expected, got); !s.ok()) return s;
   }
   return Status::OK();
 }

@@ -61,6 +61,7 @@ struct ProcStats {
   std::atomic<uint64_t> locked_sections;
   std::atomic<uint64_t> cross_mount_checks;  // files and listings compared through another mount
   std::atomic<uint64_t> lock_waits;          // a non-blocking attempt found the lock taken
+  std::atomic<uint64_t> enospc;              // ENOSPC answers while the file system was full
   char current[256];                         // the operation begun last (OpHistory::MirrorTo)
 };
 
@@ -80,6 +81,13 @@ struct TortureShared {
   ProcStats procs[kMaxProcs];
   SharedFileState files[kSharedFiles];
   MountState mounts[kMaxMounts];
+  // The fill fault (torture_faults.h): `full` from before its ballast until
+  // the space is back; `full_phases` counts them. ENOSPC is an allowed answer
+  // of a write, close, fsync or fallocate only while full, or when a full
+  // phase began since the writes it reports on.
+  std::atomic<int32_t> full;
+  std::atomic<uint64_t> full_phases;
+  std::atomic<int32_t> sections_writing;  // locked sections changing a shared file now
 };
 
 // The run's folder in each mount: RUN/p<k> for process k, RUN/shared/s<i>.
@@ -103,6 +111,7 @@ class TortureWorker {
     bool append = false;
     bool direct = false;
     bool unsynced = false;  // wrote since its last fsync
+    uint64_t phase = 0;     // full_phases when its unsynced writes began
   };
 
   Status Step();  // one random operation
@@ -137,6 +146,15 @@ class TortureWorker {
   // Its own mount closed for a client kill: fsyncs every descriptor, waits
   // until the mount is back, then drops the descriptors the kill ended.
   Status ParkIfClosed();
+  // `err` of an operation begun in full phase `since` is an ENOSPC the fill
+  // fault allows.
+  bool NoSpaceAllowed(int err, uint64_t since) const;
+  // After an allowed ENOSPC: the inode's content is unknown, so every
+  // descriptor of it is closed and every name of it unlinked (`created`: a
+  // name its failed create may not have made).
+  Status ForgetInode(std::shared_ptr<ModelInode> inode, const std::string& what,
+                     const std::string& created = "");
+  uint64_t Phase() const { return shared_->full_phases.load(); }
   // Another process's operation through view `view`: false (and nothing
   // entered) while that mount is closed, unless `wait`, which waits for it.
   bool EnterView(int view, bool wait);

@@ -8,9 +8,9 @@ namespace {
 TEST(ParseFaultPlanTest, AScheduleKeepsEveryFaultInOrder) {
   auto plan = ParseFaultPlan(
       "5:kill:pair0a,20:stop:meta:4,30:cut:pair1a-client0:6,40:grow,50:isolate:pair1b,"
-      "60:stop:client1:2,70:kill:client0");
+      "60:stop:client1:2,70:kill:client0,80:fill");
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  ASSERT_EQ(plan->faults.size(), 7u);
+  ASSERT_EQ(plan->faults.size(), 8u);
   EXPECT_FALSE(plan->random);
   EXPECT_EQ(plan->faults[0].kind, "kill");
   EXPECT_EQ(plan->faults[0].target, "pair0a");
@@ -27,6 +27,8 @@ TEST(ParseFaultPlanTest, AScheduleKeepsEveryFaultInOrder) {
   EXPECT_EQ(plan->faults[5].seconds, 2);
   EXPECT_EQ(plan->faults[6].kind, "kill");
   EXPECT_EQ(plan->faults[6].target, "client0");
+  EXPECT_EQ(plan->faults[7].kind, "fill");
+  EXPECT_TRUE(plan->faults[7].target.empty());
 }
 
 TEST(ParseFaultPlanTest, RandomIsAPlanOfItsOwn) {
@@ -40,7 +42,7 @@ TEST(ParseFaultPlanTest, BadEntriesAreRefusedNamingThem) {
   for (const char* bad : {"", "5:kill", "5:grow:pair0a", "x:kill:meta", "-1:kill:meta",
                           "5:isolate:meta", "5:cut:pair0a-pair0a",
                           "5:cut:pair0a", "5:stop:meta:0", "5:stop:meta:601", "5:melt:meta",
-                          "20:kill:meta,10:grow", "5:kill:pair0c", "5:stop:clientx", "5:stop:client"}) {
+                          "20:kill:meta,10:grow", "5:kill:pair0c", "5:stop:clientx", "5:stop:client", "5:fill:meta"}) {
     auto plan = ParseFaultPlan(bad);
     EXPECT_FALSE(plan.ok()) << "'" << bad << "' was accepted";
     if (!plan.ok()) {

@@ -1,7 +1,7 @@
 // `scalefs torture --faults` on the namespace cluster (deploy/netns, started
 // by test/netns/in_netns.sh with two clients; this binary runs in client0's
 // network namespace): every kind of fault once (a client stopped and one
-// killed too), on a schedule, while the
+// killed too, and the file system filled), on a schedule, while the
 // checked workload runs through both mounts; the last adds a pair and
 // rebalances onto it. The checker's own ability to
 // fail is test/integration/torture_test.cc's broken client.
@@ -39,15 +39,19 @@ TEST(TortureFaultsTest, EveryKindOfFaultOnAScheduleLeavesTheRunClean) {
   ASSERT_FALSE(Env("SCALEFS_STATE").empty()) << "run through test/netns/in_netns.sh";
   int rc = 0;
   const std::string out = Torture(
-      "--seconds 120 --procs 4 --seed 31 --faults "
+      "--seconds 140 --procs 4 --seed 31 --faults "
       "3:kill:pair0a:3,9:stop:client0:2,13:stop:meta:3,20:cut:pair1a-pair1b:4,29:isolate:pair0b:3,"
-      "37:kill:meta:2,45:cut:client1-meta:3,51:stop:pair1b:3,55:kill:client1:2,62:grow",
+      "37:kill:meta:2,45:cut:client1-meta:3,51:stop:pair1b:3,55:kill:client1:2,60:fill,80:grow",
       &rc);
   printf("%s", out.c_str());
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("torture: clean (seed 31)"), std::string::npos) << out;
-  EXPECT_EQ(Count(out, R"(torture: ([0-9]+) faults injected)"), 10u) << out;
-  EXPECT_NE(out.find("(cut 2, grow 1, isolate 1, kill 3, stop 3)"), std::string::npos) << out;
+  EXPECT_EQ(Count(out, R"(torture: ([0-9]+) faults injected)"), 11u) << out;
+  EXPECT_NE(out.find("(cut 2, fill 1, grow 1, isolate 1, kill 3, stop 3)"), std::string::npos) << out;
+  // The fill ran the file system out of space, and the processes' ENOSPC
+  // answers (allowed only then) were counted.
+  EXPECT_NE(out.find("fill: space back after"), std::string::npos) << out;
+  EXPECT_NE(out.find("while the file system was full (1 fills)"), std::string::npos) << out;
   // The grow added pair2 and rebalanced onto it while the workers ran.
   EXPECT_NE(out.find("grow: rebalanced after"), std::string::npos) << out;
   EXPECT_NE(out.find("pair2:"), std::string::npos) << "verify did not check a third pair\n" << out;
@@ -74,7 +78,7 @@ TEST(TortureFaultsTest, ABadScheduleIsRefusedBeforeAnythingRuns) {
   EXPECT_NE(out.find("torture was given 2 mounts"), std::string::npos) << out;
   out = Torture("--seconds 5 --faults 3:explode:meta", &rc);
   EXPECT_EQ(rc, 2) << out;
-  EXPECT_NE(out.find("KIND: kill, stop, cut, isolate or grow"), std::string::npos) << out;
+  EXPECT_NE(out.find("KIND: kill, stop, cut, isolate, grow or fill"), std::string::npos) << out;
   out = Torture("--seconds 5 --faults 9:kill:meta,3:stop:meta", &rc);
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("not in time order"), std::string::npos) << out;
