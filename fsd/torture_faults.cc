@@ -25,11 +25,12 @@ const char kFaultsUsage[] =
     "  the cluster's tooling) or stop (SIGSTOP, SIGCONT) of meta, a member or clientK (the\n"
     "  client of the K-th MOUNT given; before its kill, the processes on that mount fsync and\n"
     "  wait, the others keep off it, until it is mounted again); with deploy/netns\n"
-    "  also cut:A-B and isolate:MEMBER, healed after SECONDS (3); AT:grow adds a pair and runs\n"
-    "  scalefs rebalance onto it (with ballast files to move); AT:fill writes ballast until\n"
-    "  ENOSPC, keeps it full 3 s, removes it (a write, close, fsync or fallocate may then say\n"
-    "  ENOSPC; its file is unlinked, its content being unknown). One at a time, each once the\n"
-    "  cluster is healthy again; no operation may fail meanwhile.\n";
+    "  also cut:A-B and isolate:MEMBER, delay:A-B (each packet held 200..300 ms both ways,\n"
+    "  so they reorder) and loss:A-B (10% both ways), healed after SECONDS (3); AT:grow adds\n"
+    "  a pair and runs scalefs rebalance onto it (with ballast files to move); AT:fill writes\n"
+    "  ballast until ENOSPC, keeps it full 3 s, removes it (a write, close, fsync or\n"
+    "  fallocate may then say ENOSPC; its file is unlinked, its content being unknown). One\n"
+    "  at a time, each once the cluster is healthy again; no operation may fail meanwhile.\n";
 
 namespace {
 
@@ -42,6 +43,17 @@ constexpr int kMaxRandomGrows = 2;
 constexpr double kGrowSeconds = 90;
 // How long a fill holds the file system full.
 constexpr double kFillHoldSeconds = 3;
+// delay:A-B holds each packet kDelayMs plus 0..kJitterMs of its own, both
+// ways (a later packet may overtake an earlier one); loss:A-B drops
+// kLossPercent of them, both ways. As tc netem's delay, jitter and loss.
+constexpr int kDelayMs = 200;
+constexpr int kJitterMs = 100;
+constexpr int kLossPercent = 10;
+
+// Faults on a link between two nodes: AT:KIND:A-B.
+bool IsLinkFault(const std::string& kind) {
+  return kind == "cut" || kind == "delay" || kind == "loss";
+}
 
 bool IsMember(const std::string& n) {
   return n.size() == 6 && n.rfind("pair", 0) == 0 && isdigit(static_cast<unsigned char>(n[4])) &&
@@ -62,7 +74,7 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 }
 
 std::string Describe(const Fault& f) {
-  if (f.kind == "cut") return "cut " + f.target + "-" + f.other;
+  if (IsLinkFault(f.kind)) return f.kind + " " + f.target + "-" + f.other;
   if (f.kind == "grow" || f.kind == "fill") return f.kind;
   return f.kind + " " + f.target;
 }
@@ -116,15 +128,17 @@ Result<FaultPlan> ParseFaultPlan(const std::string& text) {
     } else if (f.kind == "isolate") {
       f.target = p[2];
       if (!IsMember(f.target)) return Status::Invalid(bad + "(isolate takes a member)");
-    } else if (f.kind == "cut") {
+    } else if (IsLinkFault(f.kind)) {
       const size_t dash = p[2].find('-');
       f.target = p[2].substr(0, dash);
       f.other = dash == std::string::npos ? "" : p[2].substr(dash + 1);
       if (!IsNode(f.target) || !IsNode(f.other) || f.target == f.other) {
-        return Status::Invalid(bad + "(cut takes A-B: meta, pairKa, pairKb or clientK)");
+        return Status::Invalid(bad + "(" + f.kind +
+                               " takes A-B: meta, pairKa, pairKb or clientK)");
       }
     } else {
-      return Status::Invalid(bad + "(KIND: kill, stop, cut, isolate, grow or fill)");
+      return Status::Invalid(bad +
+                             "(KIND: kill, stop, cut, delay, loss, isolate, grow or fill)");
     }
     if (!plan.faults.empty() && f.at < plan.faults.back().at) {
       return Status::Invalid("--faults: the schedule is not in time order at '" + item + "'");
@@ -176,7 +190,7 @@ Status FaultInjector::Check() {
                            "names the state folder)");
   }
   for (const Fault& f : plan_.faults) {
-    if ((f.kind == "cut" || f.kind == "isolate") && kind_ != "netns") {
+    if ((IsLinkFault(f.kind) || f.kind == "isolate") && kind_ != "netns") {
       return Status::Invalid("--faults: " + Describe(f) +
                              " needs the namespace cluster (deploy/netns); " + dir_ +
                              " is a local one");
@@ -303,7 +317,9 @@ Fault FaultInjector::Draw() {
   std::vector<std::string> kinds = {"kill-member", "kill-member", "stop-member", "kill-meta",
                                     "stop-meta", "stop-client", "kill-client"};
   if (kind_ == "netns") {
-    for (const char* k : {"cut-peer", "cut-peer", "cut-meta", "isolate", "cut-client"}) {
+    for (const char* k : {"cut-peer", "cut-peer", "cut-meta", "isolate", "cut-client",
+                          "delay-peer", "delay-meta", "delay-client", "loss-peer",
+                          "loss-client"}) {
       kinds.push_back(k);
     }
   }
@@ -325,21 +341,25 @@ Fault FaultInjector::Draw() {
   } else if (k == "kill-meta" || k == "stop-meta") {
     f.kind = k.substr(0, 4);
     f.target = "meta";
-  } else if (k == "cut-peer") {
-    f.kind = "cut";
-    f.target = member;
-    f.other = member.substr(0, 5) + (member[5] == 'a' ? "b" : "a");
-  } else if (k == "cut-meta") {
-    f.kind = "cut";
-    f.target = member;
-    f.other = "meta";
   } else if (k == "isolate") {
     f.kind = "isolate";
     f.target = member;
   } else {
-    f.kind = "cut";
-    f.target = "client" + std::to_string(rng_() % 2);
-    f.other = "meta";
+    // A link: a pair's replication link, a member's to meta, or a client's
+    // to meta (cut) or to meta or a member (delay, loss: its data path too).
+    const size_t dash = k.find('-');
+    const std::string link = k.substr(dash + 1);
+    f.kind = k.substr(0, dash);
+    if (link == "peer") {
+      f.target = member;
+      f.other = member.substr(0, 5) + (member[5] == 'a' ? "b" : "a");
+    } else if (link == "meta") {
+      f.target = member;
+      f.other = "meta";
+    } else {
+      f.target = "client" + std::to_string(rng_() % std::max<size_t>(1, mounts_.size()));
+      f.other = f.kind != "cut" && rng_() % 2 == 0 ? member : "meta";
+    }
   }
   return f;
 }
@@ -424,9 +444,18 @@ bool FaultInjector::InjectAndUndo(const Fault& f) {
     s = Signal(f.target, SIGSTOP);
   } else if (f.kind == "cut") {
     s = Tool("cut " + f.target + " " + f.other);
+  } else if (f.kind == "delay") {
+    const std::string ms = " " + std::to_string(kDelayMs) + " " + std::to_string(kJitterMs);
+    s = Tool("delay " + f.target + " " + f.other + ms);
+    if (s.ok()) s = Tool("delay " + f.other + " " + f.target + ms);
+  } else if (f.kind == "loss") {
+    const std::string pct = " " + std::to_string(kLossPercent);
+    s = Tool("loss " + f.target + " " + f.other + pct);
+    if (s.ok()) s = Tool("loss " + f.other + " " + f.target + pct);
   } else {
     s = Tool("isolate " + f.target);
   }
+  if (!s.ok() && IsLinkFault(f.kind)) Tool("heal " + f.target + " " + f.other);
   if (!s.ok()) {
     AddFailure("injecting " + Describe(f) + ": " + s.ToString());
     return false;
@@ -438,7 +467,7 @@ bool FaultInjector::InjectAndUndo(const Fault& f) {
     s = Tool("up");
   } else if (f.kind == "stop") {
     s = Signal(f.target, SIGCONT);
-  } else if (f.kind == "cut") {
+  } else if (IsLinkFault(f.kind)) {
     s = Tool("heal " + f.target + " " + f.other);
   } else {
     s = Tool("rejoin " + f.target);

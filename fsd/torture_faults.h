@@ -35,9 +35,9 @@ namespace scalefs::torture {
 
 struct Fault {
   double at = -1;         // seconds into the run; -1 in a random plan
-  std::string kind;       // kill, stop, cut, isolate, grow, fill
-  std::string target;     // meta, pairKa|b, clientK (cut, stop); none for grow
-  std::string other;      // cut: the other end
+  std::string kind;       // kill, stop, cut, delay, loss, isolate, grow, fill
+  std::string target;     // meta, pairKa|b, clientK; none for grow and fill
+  std::string other;      // cut, delay, loss: the other end
   double seconds = 3;     // until the restart, SIGCONT or heal
 };
 
@@ -49,8 +49,8 @@ struct FaultPlan {
 
 // "random", or a comma-separated schedule of AT:KIND:TARGET[:SECONDS] with
 // KIND kill|stop (TARGET meta, a member or clientK, the client of the K-th
-// mount), cut (TARGET A-B), isolate (a
-// member), grow (AT:grow, no TARGET); e.g.
+// mount), cut, delay or loss (TARGET A-B: a link, both ways), isolate (a
+// member), grow and fill (AT:grow, AT:fill, no TARGET); e.g.
 // "5:kill:pair0a,20:stop:meta:4,30:cut:pair1a-pair1b:6,40:grow".
 Result<FaultPlan> ParseFaultPlan(const std::string& text);
 extern const char kFaultsUsage[];

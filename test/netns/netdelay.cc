@@ -1,11 +1,14 @@
-// scalefs-netdelay: holds every packet of one netfilter queue for a fixed
-// time, then lets it through: the delay of `tc netem`, which this kernel
-// lacks, out of nftables' `queue` verdict and libnetfilter_queue.
-// deploy/netns delay A B MS starts one in A's namespace and sends the packets
-// from B into its queue. Packets keep their order (one queue, one delay).
+// scalefs-netdelay: holds every packet of one netfilter queue for a time,
+// then lets it through: the delay (and, with jitter, the reordering) of
+// `tc netem`, which this kernel lacks, out of iptables' NFQUEUE target and
+// libnetfilter_queue. deploy/netns delay A B MS [JITTER] starts one in A's
+// namespace and sends the packets from B into its queue.
 //
-//   scalefs-netdelay --queue N --delay_ms MS [--ready FILE]
+//   scalefs-netdelay --queue N --delay_ms MS [--jitter_ms J] [--seed S] [--ready FILE]
 //
+// Each packet is held MS ms plus a uniform 0..J ms of its own, and goes when
+// its time is up: with J > 0 a later packet may overtake an earlier one, as
+// netem's delay with jitter reorders. With J = 0 they keep their order.
 // It binds the queue, then writes FILE (so the caller adds the rule only
 // once someone reads the queue), and runs until SIGTERM or SIGINT. What it
 // holds when it ends is dropped by the kernel, as a link that goes down.
@@ -26,9 +29,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <fstream>
+#include <queue>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -36,12 +41,18 @@ using Clock = std::chrono::steady_clock;
 
 struct Held {
   uint32_t id;
+  uint64_t arrival;  // its place in the order the packets came
   Clock::time_point due;
+  bool operator>(const Held& o) const { return due > o.due || (due == o.due && arrival > o.arrival); }
 };
 
 struct State {
   std::chrono::milliseconds delay{0};
-  std::deque<Held> held;
+  long jitter_ms = 0;
+  std::mt19937_64 rng;
+  uint64_t arrivals = 0;
+  // The soonest due first.
+  std::priority_queue<Held, std::vector<Held>, std::greater<Held>> held;
 };
 
 volatile sig_atomic_t g_stop = 0;
@@ -50,12 +61,19 @@ void OnSignal(int) { g_stop = 1; }
 int OnPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* data) {
   auto* state = static_cast<State*>(data);
   const nfqnl_msg_packet_hdr* ph = nfq_get_msg_packet_hdr(nfa);
-  if (ph != nullptr) state->held.push_back({ntohl(ph->packet_id), Clock::now() + state->delay});
+  if (ph == nullptr) return 0;
+  auto due = Clock::now() + state->delay;
+  if (state->jitter_ms > 0) {
+    due += std::chrono::microseconds(state->rng() % (state->jitter_ms * 1000 + 1));
+  }
+  state->held.push({ntohl(ph->packet_id), state->arrivals++, due});
   return 0;
 }
 
 int Usage() {
-  fprintf(stderr, "usage: scalefs-netdelay --queue N --delay_ms MS [--ready FILE]\n");
+  fprintf(stderr,
+          "usage: scalefs-netdelay --queue N --delay_ms MS [--jitter_ms J] [--seed S] "
+          "[--ready FILE]\n");
   return 2;
 }
 
@@ -71,7 +89,7 @@ bool ParseNumber(const char* s, long max, long* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long queue = -1, delay_ms = -1;
+  long queue = -1, delay_ms = -1, jitter_ms = 0, seed = 1;
   std::string ready;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -80,6 +98,10 @@ int main(int argc, char** argv) {
       if (!ParseNumber(argv[++i], 65535, &queue)) return Usage();
     } else if (a == "--delay_ms") {
       if (!ParseNumber(argv[++i], 60000, &delay_ms)) return Usage();
+    } else if (a == "--jitter_ms") {
+      if (!ParseNumber(argv[++i], 60000, &jitter_ms)) return Usage();
+    } else if (a == "--seed") {
+      if (!ParseNumber(argv[++i], 1L << 40, &seed)) return Usage();
     } else if (a == "--ready") {
       ready = argv[++i];
     } else {
@@ -90,6 +112,8 @@ int main(int argc, char** argv) {
 
   State state;
   state.delay = std::chrono::milliseconds(delay_ms);
+  state.jitter_ms = jitter_ms;
+  state.rng.seed(static_cast<uint64_t>(seed) ^ static_cast<uint64_t>(queue));
   nfq_handle* h = nfq_open();
   if (h == nullptr) {
     perror("scalefs-netdelay: nfq_open");
@@ -117,13 +141,14 @@ int main(int argc, char** argv) {
     std::ofstream(ready) << getpid() << "\n";
   }
 
-  uint64_t passed = 0, overruns = 0;
+  // reordered: packets let through after one that came later.
+  uint64_t passed = 0, overruns = 0, reordered = 0, next_in_order = 0;
   alignas(8) char buf[1 << 16];
   while (!g_stop) {
     int timeout = 1000;
     if (!state.held.empty()) {
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-          state.held.front().due - Clock::now());
+          state.held.top().due - Clock::now());
       timeout = static_cast<int>(std::max<int64_t>(0, wait.count()));
     }
     pollfd p{fd, POLLIN, 0};
@@ -149,15 +174,23 @@ int main(int argc, char** argv) {
       }
     }
     const auto now = Clock::now();
-    while (!state.held.empty() && state.held.front().due <= now) {
-      nfq_set_verdict(qh, state.held.front().id, NF_ACCEPT, 0, nullptr);
-      state.held.pop_front();
+    while (!state.held.empty() && state.held.top().due <= now) {
+      const Held p = state.held.top();
+      state.held.pop();
+      nfq_set_verdict(qh, p.id, NF_ACCEPT, 0, nullptr);
       ++passed;
+      if (p.arrival < next_in_order) {
+        ++reordered;
+      } else {
+        next_in_order = p.arrival + 1;
+      }
     }
   }
-  fprintf(stderr, "scalefs-netdelay: queue %ld: %llu packets delayed %ld ms, %llu overruns\n",
-          queue, static_cast<unsigned long long>(passed), delay_ms,
-          static_cast<unsigned long long>(overruns));
+  fprintf(stderr,
+          "scalefs-netdelay: queue %ld: %llu packets delayed %ld ms (+0..%ld ms), %llu "
+          "reordered, %llu overruns\n",
+          queue, static_cast<unsigned long long>(passed), delay_ms, jitter_ms,
+          static_cast<unsigned long long>(reordered), static_cast<unsigned long long>(overruns));
   nfq_destroy_queue(qh);
   nfq_close(h);
   return 0;

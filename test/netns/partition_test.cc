@@ -377,15 +377,16 @@ TEST_F(PartitionTest, AsymmetricLossOnTheReplicationLink) {
   CheckEverything();
 }
 
-// (d) A slow replication link, slower one way: 200 ms on what pair0b sends
-// to pair0a, 100 ms back (scalefs-netdelay, as tc netem's delay), with 5%
-// lost as well. Writes are slow, never lost, and the pair stays one.
+// (d) A slow replication link, slower one way: 200..250 ms on what pair0b
+// sends to pair0a (so its packets reorder), 100 ms back (scalefs-netdelay,
+// as tc netem's delay and jitter), with 5% lost as well. Writes are slow,
+// never lost, and the pair stays one.
 TEST_F(PartitionTest, DelaysOnTheReplicationLink) {
   std::atomic<bool> stop{false};
   std::thread watch([&] { WatchSplitBrain(&stop); });
   const std::string log = State() + "/log/netdelay.log";
   unlink(log.c_str());
-  ASSERT_EQ(Netns("delay pair0a pair0b 200"), 0);
+  ASSERT_EQ(Netns("delay pair0a pair0b 200 50"), 0);
   ASSERT_EQ(Netns("delay pair0b pair0a 100"), 0);
   ASSERT_EQ(Netns("loss pair0b pair0a 5"), 0);
   StartWriters();
@@ -396,8 +397,9 @@ TEST_F(PartitionTest, DelaysOnTheReplicationLink) {
   Result<std::string> read = ReadFile(log);
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   const std::string& said = *read;
-  EXPECT_NE(said.find("delayed 200 ms"), std::string::npos) << said;
-  EXPECT_NE(said.find("delayed 100 ms"), std::string::npos) << said;
+  EXPECT_NE(said.find("delayed 200 ms (+0..50 ms)"), std::string::npos) << said;
+  EXPECT_NE(said.find("delayed 100 ms (+0..0 ms), 0 reordered"), std::string::npos) << said;
+  EXPECT_EQ(said.find("(+0..50 ms), 0 reordered"), std::string::npos) << "no reordering\n" << said;
   EXPECT_EQ(said.find(": 0 packets delayed"), std::string::npos) << said;
   WaitConverged();
   stop = true;
