@@ -16,6 +16,9 @@ namespace scalefs {
 // another channel dials the same address. With TLS, the server must prove
 // `server_role` (its certificate names ROLE.scalefs) and this process shows
 // its own certificate.
+// How long one connection attempt may take before it is given up and tried
+// again; calls fail sooner when their own deadline comes first.
+constexpr int kConnectTimeoutMs = 5000;
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& address, Role server_role);
 // The same with other credentials than this process's (tests, tools).
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& address, Role server_role,
