@@ -86,6 +86,7 @@ void LockTable::ApplyLocked(File* f, const meta::FileLock& want) {
       out.push_back(right);
     }
   }
+  merged.clear_request();  // a held lock answers no request any more
   if (want.type() != F_UNLCK) out.push_back(merged);
   f->held = std::move(out);
 }

@@ -34,6 +34,7 @@ FileLocks::~FileLocks() {
 void FileLocks::Record(const meta::FileLock& lock) {
   meta::FileLock mine = lock;
   mine.set_session(0);
+  mine.clear_request();
   // Meta granted it: a release of another owner here that meta saw first
   // may not be recorded yet, so no conflict is checked.
   mine_.Record(mine);
@@ -85,6 +86,7 @@ void FileLocks::Set(uint64_t id, meta::FileLock want, bool wait, Done done) {
     done(err);
     return;
   }
+  want.set_request(id);
   {
     std::lock_guard lock(mu_);
     // Registered before asking: a grant may arrive on the stream before
@@ -155,21 +157,16 @@ void FileLocks::CancelWait(Waiter w) {
 }
 
 void FileLocks::Granted(const meta::FileLock& lock) {
-  uint64_t id = 0;
+  const uint64_t id = lock.request();
   {
     auto hold = meta_->holdings_gate().Change();
     std::lock_guard l(mu_);
-    // The waiter for this very range first: two threads of one process may
-    // wait for two ranges, and meta queues only the owner's last.
-    for (const auto& [i, w] : waiting_) {
-      if (KeyOf(w.want) != KeyOf(lock)) continue;
-      const bool same_range = w.want.start() == lock.start() && w.want.end() == lock.end() &&
-                              w.want.type() == lock.type();
-      if (id == 0 || same_range) id = i;
-      if (same_range) break;
-    }
-    if (id == 0) return;
-    Record(waiting_[id].want);
+    // Only the request it answers: an owner's next wait (the same owner
+    // for the kernel when an open file's address is reused) is another
+    // request, queued at meta in its own right.
+    auto it = waiting_.find(id);
+    if (it == waiting_.end() || KeyOf(it->second.want) != KeyOf(lock)) return;
+    Record(it->second.want);
   }
   Finish(id, 0);
 }

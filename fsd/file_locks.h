@@ -53,7 +53,9 @@ class FileLocks {
   // True when this client holds any lock of `owner` on `ino`.
   bool Holds(uint64_t ino, uint64_t owner, bool flock) const;
 
-  // Meta granted a lock this client waits for (session stream).
+  // Meta granted a lock this client waited for (session stream): it
+  // answers the request lock.request() names, if that still waits (asking
+  // again may have got the lock first, and the owner may wait again since).
   void Granted(const meta::FileLock& lock);
   // The locks this client holds, for a reclaim.
   std::vector<meta::FileLock> Held() const;
@@ -68,7 +70,8 @@ class FileLocks {
   };
   // Ends an interrupted wait: cancels it at meta, then answers.
   void CancelWait(Waiter w);
-  // Sends `want`; what to do next.
+  // Sends `want` (a queued wait is meta's under want.request()); what to
+  // do next.
   enum class Next { kDone, kAskAgainSoon, kAskAgainLater };
   Next Ask(const meta::FileLock& want, bool wait, int* err);
   void Finish(uint64_t id, int err);

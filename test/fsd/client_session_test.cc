@@ -13,6 +13,7 @@
 #include <atomic>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "fsd/file_locks.h"
@@ -168,6 +169,75 @@ TEST_F(ClientSessionTest, AnUnlockDuringTheReclaimIsNotUndoneByIt) {
   EXPECT_FALSE(locks.Holds(ino, 77, true));
   EXPECT_EQ(HeldAtMeta(client_.get()).second, 0u)
       << "meta holds a lock the client released during the reclaim";
+}
+
+// A grant that comes late on the session stream (a slow or broken stream;
+// asking again got it first) must not answer a later wait of the same owner
+// (the kernel's flock owner is the open file's address, soon reused). It
+// did: the later wait ended at once with meta still queueing it, its unlock
+// at close left meta's queued wait behind, and meta granted that for no one
+// (scalefs torture --faults random: a flock not granted for 30 s, "the last
+// one out was process 2, released by close").
+TEST_F(ClientSessionTest, ALateGrantDoesNotAnswerALaterWaitOfTheSameOwner) {
+  FileLocks locks(client_.get());
+  const uint64_t ino = NewFile();
+  std::mutex mu;
+  bool hold_events = true;
+  std::vector<meta::FileLock> held_back;
+  session_->Start([&] { return ClientSession::Holdings{{}, locks.Held()}; },
+                  [&](const meta::SessionEvent& e) {
+                    {
+                      std::lock_guard l(mu);
+                      if (hold_events) return held_back.push_back(e.lock());
+                    }
+                    locks.Granted(e.lock());
+                  });
+  auto flock_of = [&](uint64_t owner) {
+    meta::FileLock want;
+    want.set_ino(ino);
+    want.set_owner(owner);
+    want.set_flock(true);
+    want.set_type(F_WRLCK);
+    want.set_start(0);
+    want.set_end(UINT64_MAX);
+    return want;
+  };
+  auto take = [&](uint64_t owner, bool wait) {
+    auto done = std::make_shared<std::promise<int>>();
+    locks.Set(locks.NextId(), flock_of(owner), wait, [done](int err) { done->set_value(err); });
+    return done->get_future();
+  };
+  ASSERT_EQ(take(88, false).get(), 0);
+  // 77 waits; 88 lets go; the grant is held back, asking again gets it.
+  std::future<int> first = take(77, true);
+  ASSERT_EQ(first.wait_for(300ms), std::future_status::timeout);
+  ASSERT_TRUE(locks.ReleaseOwner(ino, 88, true).ok());
+  ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(first.get(), 0);
+  ASSERT_TRUE(locks.ReleaseOwner(ino, 77, true).ok());
+  // 88 again, and 77 (the same owner, a new open file) waits again.
+  ASSERT_EQ(take(88, false).get(), 0);
+  std::future<int> second = take(77, true);
+  ASSERT_EQ(second.wait_for(300ms), std::future_status::timeout);
+  // The first wait's grant arrives now.
+  std::vector<meta::FileLock> late;
+  {
+    std::lock_guard l(mu);
+    hold_events = false;
+    late.swap(held_back);
+  }
+  ASSERT_FALSE(late.empty()) << "meta sent no grant for the first wait";
+  for (const meta::FileLock& g : late) locks.Granted(g);
+  EXPECT_EQ(second.wait_for(1500ms), std::future_status::timeout)
+      << "a grant of the first wait answered the second while 88 holds the lock";
+  EXPECT_TRUE(locks.Holds(ino, 88, true));
+  // 88 lets go: the second wait is granted, and its unlock leaves nothing.
+  ASSERT_TRUE(locks.ReleaseOwner(ino, 88, true).ok());
+  ASSERT_EQ(second.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(second.get(), 0);
+  ASSERT_TRUE(locks.ReleaseOwner(ino, 77, true).ok());
+  EXPECT_TRUE(WaitFor([&] { return HeldAtMeta(client_.get()).second == 0; }, 3s))
+      << "meta holds a lock no one here waits for or holds";
 }
 
 // The same for a close's release of an open file: reclaimed after it landed,
