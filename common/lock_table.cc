@@ -176,7 +176,13 @@ void LockTable::ReleaseOwner(uint64_t session, uint64_t owner, uint64_t ino, boo
   all.set_type(F_UNLCK);
   all.set_start(0);
   all.set_end(kToEnd);
-  Set(all, false, false);
+  std::lock_guard lock(mu_);
+  auto it = files_.find(ino);
+  if (it == files_.end()) return;
+  std::erase_if(it->second.waiting, [&](const meta::FileLock& w) { return SameOwner(w, all); });
+  ApplyLocked(&it->second, all);
+  GrantWaitersLocked(ino, &it->second);
+  EraseIfEmptyLocked(ino);
 }
 
 void LockTable::ReleaseSession(uint64_t session) {

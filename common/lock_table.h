@@ -47,8 +47,9 @@ class LockTable {
   // Ends `want`'s wait: CONFLICT when it was queued (and is no more),
   // NOT_WAITING when it was not (granted meanwhile).
   Answer Cancel(const meta::FileLock& want);
-  // Drops every lock of (session, owner) on ino in one space: a POSIX
-  // owner's close of the file, the last close of a flock holder.
+  // Drops every lock of (session, owner) on ino in one space, and its
+  // queued waits there: a POSIX owner's close of the file, the last close
+  // of a flock holder.
   void ReleaseOwner(uint64_t session, uint64_t owner, uint64_t ino, bool flock);
   // Drops everything a session holds or waits for: it ended or expired.
   void ReleaseSession(uint64_t session);

@@ -45,14 +45,20 @@ void FileLocks::AwaitAskingAgain(const OwnerKey& key) {
   asked_cv_.wait(lock, [&] { return asking_again_.count(key) == 0; });
 }
 
-FileLocks::Next FileLocks::Ask(const meta::FileLock& want, bool wait, int* err) {
+FileLocks::Next FileLocks::Ask(const meta::FileLock& want, bool wait, int* err, bool owner_gone) {
   meta::LockRequest req;
   *req.mutable_lock() = want;
   req.mutable_lock()->set_session(meta_->calls() ? meta_->calls()->session() : 0);
   req.set_wait(wait);
+  req.set_owner_gone(owner_gone);
   auto r = meta_->SetLock(req);
   if (!r.ok()) {
     *err = r.status().errno_value();
+    // The wait may have reached meta and be queued there.
+    if (wait) {
+      std::lock_guard lock(mu_);
+      unsettled_.insert(KeyOf(want));
+    }
     return Next::kDone;
   }
   switch (r->outcome()) {
@@ -152,7 +158,11 @@ void FileLocks::CancelWait(Waiter w) {
     w.done(0);
     return;
   }
-  if (!failed.ok()) LOG(WARNING) << "cancelling a lock wait: " << failed.ToString();
+  if (!failed.ok()) {
+    LOG(WARNING) << "cancelling a lock wait: " << failed.ToString();
+    std::lock_guard lock(mu_);
+    unsettled_.insert(KeyOf(w.want));
+  }
   w.done(EINTR);
 }
 
@@ -240,9 +250,17 @@ bool FileLocks::Holds(uint64_t ino, uint64_t owner, bool flock) const {
   return false;
 }
 
+bool FileLocks::MustRelease(uint64_t ino, uint64_t owner, bool flock) {
+  {
+    std::lock_guard lock(mu_);
+    if (unsettled_.count({ino, owner, flock}) != 0) return true;
+  }
+  return Holds(ino, owner, flock);
+}
+
 Status FileLocks::ReleaseOwner(uint64_t ino, uint64_t owner, bool flock) {
   AwaitAskingAgain({ino, owner, flock});
-  if (!Holds(ino, owner, flock)) return Status::OK();
+  if (!MustRelease(ino, owner, flock)) return Status::OK();
   meta::FileLock all;
   all.set_ino(ino);
   all.set_owner(owner);
@@ -256,7 +274,11 @@ Status FileLocks::ReleaseOwner(uint64_t ino, uint64_t owner, bool flock) {
     // reclaim sends meta either both or neither.
     auto hold = meta_->holdings_gate().Change();
     mine_.ReleaseOwner(0, owner, ino, flock);
-    Ask(all, false, &err);
+    Ask(all, false, &err, /*owner_gone=*/true);
+  }
+  if (err == 0) {
+    std::lock_guard lock(mu_);
+    unsettled_.erase({ino, owner, flock});
   }
   return err == 0 ? Status::OK()
                   : Status(static_cast<Status::Code>(err), "releasing the locks of owner " +

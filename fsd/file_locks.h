@@ -47,11 +47,14 @@ class FileLocks {
   void Interrupt(uint64_t id);
   // F_GETLK: the lock of another owner in want's way, if any.
   Result<std::optional<meta::FileLock>> Test(meta::FileLock want);
-  // Drops every lock `owner` holds on `ino` in one space (a close); asks
-  // meta only when this client holds one.
+  // Drops every lock `owner` holds on `ino` in one space, and its waits
+  // there (a close); asks meta only when MustRelease.
   Status ReleaseOwner(uint64_t ino, uint64_t owner, bool flock);
   // True when this client holds any lock of `owner` on `ino`.
   bool Holds(uint64_t ino, uint64_t owner, bool flock) const;
+  // Holds, or a wait of the owner there ended without meta's answer (a call
+  // or its cancel failed), so meta may still queue it: a close must tell meta.
+  bool MustRelease(uint64_t ino, uint64_t owner, bool flock);
 
   // Meta granted a lock this client waited for (session stream): it
   // answers the request lock.request() names, if that still waits (asking
@@ -73,7 +76,7 @@ class FileLocks {
   // Sends `want` (a queued wait is meta's under want.request()); what to
   // do next.
   enum class Next { kDone, kAskAgainSoon, kAskAgainLater };
-  Next Ask(const meta::FileLock& want, bool wait, int* err);
+  Next Ask(const meta::FileLock& want, bool wait, int* err, bool owner_gone = false);
   void Finish(uint64_t id, int err);
   void Record(const meta::FileLock& lock);
   void PollLoop();
@@ -93,6 +96,7 @@ class FileLocks {
   uint64_t next_id_ = 1;
   std::set<uint64_t> interrupted_early_;  // interrupted before Set registered them
   std::multiset<OwnerKey> asking_again_;   // the poller's requests in flight
+  std::set<OwnerKey> unsettled_;           // see MustRelease
   std::condition_variable asked_cv_;
   bool stop_ = false;
   std::thread poller_;

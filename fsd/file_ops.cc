@@ -231,7 +231,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
 void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // A close drops the POSIX locks its process holds on the file, after the
   // commit of what this client wrote: whoever locks next reads it.
-  const bool locked = Self(req)->locks().Holds(ino, fi->lock_owner, /*flock=*/false);
+  const bool locked = Self(req)->locks().MustRelease(ino, fi->lock_owner, /*flock=*/false);
   Status s;
   if (File(fi)->writer || locked) {
     Self(req)->Changed(ino);

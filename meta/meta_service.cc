@@ -367,6 +367,16 @@ grpc::Status MetaService::SetLock(grpc::ServerContext* ctx, const LockRequest* i
   return Serve(ctx, in, reply, Access::kRead, [&](const LockRequest* req) -> grpc::Status {
     Status s = CheckLockRequest(*req);
     if (!s.ok()) return ToGrpc(s);
+    const FileLock& l = req->lock();
+    if (req->owner_gone()) {
+      if (l.type() != F_UNLCK || l.start() != 0 || l.end() != UINT64_MAX || req->wait()) {
+        return ToGrpc(Status::Invalid("owner_gone goes with an unlock of the whole file"));
+      }
+      locks_.ReleaseOwner(l.session(), l.owner(), l.ino(), l.flock());
+      PostGrants(&locks_, &store_->sessions());
+      reply->set_outcome(LockReply::GRANTED);
+      return grpc::Status::OK;
+    }
     LockTable::Answer a = locks_.Set(req->lock(), req->wait(), req->reclaim());
     PostGrants(&locks_, &store_->sessions());
     reply->set_outcome(a.outcome);

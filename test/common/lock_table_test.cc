@@ -136,6 +136,44 @@ TEST(LockTableTest, ReleaseOwnerDropsOnlyThatOwnersLocksInItsSpace) {
   EXPECT_EQ(Set(&t, L(2, 20, F_WRLCK, 0, 9)), meta::LockReply::GRANTED);
 }
 
+// A closed file's owner waits for nothing more: a wait its client gave up
+// on without meta's answer (the call or its cancel failed) would otherwise
+// be granted, later, to no one, and the lock stay taken until the session
+// ends.
+TEST(LockTableTest, ReleaseOwnerEndsThatOwnersWaitsToo) {
+  LockTable t;
+  ASSERT_EQ(Set(&t, L(1, 10, F_WRLCK, 0, kEnd, true)), meta::LockReply::GRANTED);
+  ASSERT_EQ(Set(&t, L(2, 20, F_WRLCK, 0, kEnd, true), true), meta::LockReply::QUEUED);
+  ASSERT_EQ(Set(&t, L(2, 21, F_WRLCK, 0, kEnd, true), true), meta::LockReply::QUEUED);
+  t.ReleaseOwner(2, 20, 5, true);
+  EXPECT_EQ(t.List(5).waiting_size(), 1) << "only owner 20's wait ends";
+  ASSERT_EQ(Set(&t, L(1, 10, F_UNLCK, 0, kEnd, true)), meta::LockReply::GRANTED);
+  auto g = t.TakeGranted();
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].owner(), 21u) << "granted to an owner whose file is closed";
+  t.ReleaseOwner(2, 21, 5, true);
+  EXPECT_EQ(t.List(5).held_size(), 0);
+  EXPECT_EQ(Set(&t, L(3, 30, F_WRLCK, 0, kEnd, true)), meta::LockReply::GRANTED);
+}
+
+// A grant names the request it answers; a held lock names none.
+TEST(LockTableTest, AGrantCarriesItsRequestAndTheHeldLockDoesNot) {
+  LockTable t;
+  ASSERT_EQ(Set(&t, L(1, 10, F_WRLCK, 0, kEnd, true)), meta::LockReply::GRANTED);
+  meta::FileLock w = L(2, 20, F_WRLCK, 0, kEnd, true);
+  w.set_request(7);
+  ASSERT_EQ(Set(&t, w, true), meta::LockReply::QUEUED);
+  w.set_request(8);  // asked again: the later request is the one waiting
+  ASSERT_EQ(Set(&t, w, true), meta::LockReply::QUEUED);
+  ASSERT_EQ(Set(&t, L(1, 10, F_UNLCK, 0, kEnd, true)), meta::LockReply::GRANTED);
+  auto g = t.TakeGranted();
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].request(), 8u);
+  auto held = t.HeldBy(2);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].request(), 0u);
+}
+
 // A client's record of its locks hears of a grant to one of its owners
 // before it hears of the release by another owner that made it possible.
 TEST(LockTableTest, ARecordTakesAGrantBeforeTheReleaseThatAllowedIt) {

@@ -240,6 +240,46 @@ TEST_F(ClientSessionTest, ALateGrantDoesNotAnswerALaterWaitOfTheSameOwner) {
       << "meta holds a lock no one here waits for or holds";
 }
 
+// A close tells meta the owner is gone: its queued wait ends with its
+// locks, so meta never grants the lock to a closed file. Anything but an
+// unlock of the whole file with owner_gone is refused and changes nothing.
+TEST_F(ClientSessionTest, AClosedOwnersQueuedWaitEndsAtMeta) {
+  const uint64_t ino = NewFile();
+  auto request = [&](uint64_t owner, uint32_t type, bool wait, bool gone, uint64_t end) {
+    meta::LockRequest req;
+    req.mutable_lock()->set_ino(ino);
+    req.mutable_lock()->set_session(session_->id());
+    req.mutable_lock()->set_owner(owner);
+    req.mutable_lock()->set_flock(true);
+    req.mutable_lock()->set_type(type);
+    req.mutable_lock()->set_start(0);
+    req.mutable_lock()->set_end(end);
+    req.set_wait(wait);
+    req.set_owner_gone(gone);
+    return client_->SetLock(req);
+  };
+  auto r = request(88, F_WRLCK, false, false, UINT64_MAX);
+  ASSERT_TRUE(r.ok() && r->outcome() == meta::LockReply::GRANTED);
+  r = request(77, F_WRLCK, true, false, UINT64_MAX);
+  ASSERT_TRUE(r.ok() && r->outcome() == meta::LockReply::QUEUED);
+  for (auto bad : {request(77, F_WRLCK, false, true, UINT64_MAX), request(77, F_UNLCK, false, true, 99),
+                   request(77, F_UNLCK, true, true, UINT64_MAX)}) {
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().code(), Status::Code::kInvalid) << bad.status().ToString();
+  }
+  auto list = client_->LockList(ino);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->waiting_size(), 1) << "a refused request changed the queue";
+  r = request(77, F_UNLCK, false, true, UINT64_MAX);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  r = request(88, F_UNLCK, false, false, UINT64_MAX);
+  ASSERT_TRUE(r.ok());
+  list = client_->LockList(ino);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->held_size(), 0) << "granted to an owner whose file was closed";
+  EXPECT_EQ(list->waiting_size(), 0);
+}
+
 // The same for a close's release of an open file: reclaimed after it landed,
 // the open lived on at meta (an unlinked file's space held to the unmount).
 TEST_F(ClientSessionTest, AReleaseDuringTheReclaimIsNotUndoneByIt) {
