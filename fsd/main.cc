@@ -3,6 +3,9 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -22,7 +25,9 @@
 
 DEFINE_string(meta, "", "address of scalefs-meta (else $SCALEFS_META, else the local cluster)");
 
-int main(int argc, char** argv) {
+namespace {
+
+int Run(int argc, char** argv) {
   const char* base = strrchr(argv[0], '/');
   base = base ? base + 1 : argv[0];
   const bool helper = strcmp(base, "mount.scalefs") == 0;
@@ -93,4 +98,21 @@ int main(int argc, char** argv) {
   }
   std::cerr << "scalefs: unknown command '" << cmd << "'\n" << scalefs::kUsage;
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rc = Run(argc, argv);
+  // Every object of the command is gone by now, but gRPC's own threads
+  // (event_engine, its timers) may still be winding down a connection
+  // attempt; exit's teardown of the libraries under them (OpenSSL 3's atexit
+  // cleanup among them) crashed one in a CI run (SIGSEGV in event_engine,
+  // `status --json` without meta; grpc/grpc#38539). Our output is flushed,
+  // and the process ends without that teardown.
+  std::cout.flush();
+  std::cerr.flush();
+  fflush(nullptr);
+  google::FlushLogFiles(google::GLOG_INFO);
+  _exit(rc);
 }
